@@ -1,0 +1,1 @@
+"""Symbolic derivations, one module per topic, built on :mod:`efx.proofs.derivation`."""

@@ -1,0 +1,1 @@
+"""Rendering of questions, claims, derivations, statuses and rubrics as Markdown for the site."""

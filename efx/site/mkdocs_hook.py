@@ -1,0 +1,67 @@
+"""MkDocs hook that expands claim directives in pages, so pages cite claims by id only.
+
+In a page's Markdown (outside code fences):
+
+- a line ``[[question ID]]`` becomes the quoted question;
+- a line ``[[claim ID]]`` becomes the claim's block, with its derivations run now;
+- a line ``[[rubric ID]]`` becomes the graders' view of a question;
+- ``[[ID]]`` inside text becomes a link to the claim, with its status mark.
+
+An unknown id or a failing derivation stops the build with the page's name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+
+from efx.errors import DerivationError
+from efx.report import DEFAULT_REPORT, load_report, source_hash
+from efx.site import render
+
+_BLOCK = re.compile(r"^\[\[(question|claim|rubric) ([A-Za-z0-9.\-]+)\]\]\s*$", re.MULTILINE)
+_INLINE = re.compile(r"\[\[([a-z]+\.[a-z0-9.\-]+)\]\]")
+_FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", re.MULTILINE | re.DOTALL)
+
+_state: dict[str, Any] = {}
+
+
+def on_config(config: Any) -> Any:
+    _state["report"] = load_report(DEFAULT_REPORT)
+    _state["hash"] = source_hash()
+    return config
+
+
+def _expand(text: str, page: str) -> str:
+    report, current = _state.get("report"), _state.get("hash")
+
+    def block(match: re.Match[str]) -> str:
+        kind, key = match.group(1), match.group(2)
+        if kind == "question":
+            return render.render_question(key)
+        if kind == "claim":
+            return render.render_claim(key, report, current)
+        return render.render_rubric(key, page, report, current)
+
+    def inline(match: re.Match[str]) -> str:
+        return render.claim_link(match.group(1), page, report, current)
+
+    return _INLINE.sub(inline, _BLOCK.sub(block, text))
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    path = page.file.src_uri
+    pieces, last = [], 0
+    try:
+        for fence in _FENCE.finditer(markdown):
+            pieces.append(_expand(markdown[last : fence.start()], path))
+            pieces.append(fence.group(0))
+            last = fence.end()
+        pieces.append(_expand(markdown[last:], path))
+    except KeyError as error:
+        raise PluginError(f"{path}: {error.args[0]}") from None
+    except DerivationError as error:
+        raise PluginError(f"{path}: a derivation failed, so its claim is not proved:\n{error}") from None
+    return "".join(pieces)
