@@ -34,7 +34,15 @@ __all__ = [
     "rubric",
 ]
 
-TOPICS = ("ga_division", "ga_batchnorm", "checkpointing", "lowrank", "lora")
+TOPICS = (
+    "ga_division",
+    "ga_batchnorm",
+    "ckpt_inference",
+    "ckpt_complexity",
+    "lr_linear_algebra",
+    "lr_truncation",
+    "lora",
+)
 """Modules of ``efx.claims`` that define ``CLAIMS`` and ``RUBRICS``, in page order."""
 
 

@@ -5,7 +5,9 @@ In a page's Markdown (outside code fences):
 - a line ``[[question ID]]`` becomes the quoted question;
 - a line ``[[claim ID]]`` becomes the claim's block, with its derivations run now;
 - a line ``[[rubric ID]]`` becomes the graders' view of a question;
-- ``[[ID]]`` inside text becomes a link to the claim, with its status mark.
+- ``[[ID]]`` inside text becomes a link to the claim, with its status mark;
+- a line ``[[include PATH]]`` inserts ``docs/PATH`` (a part of a page kept in its own file,
+  under ``docs/includes/``, which is not built as a page of its own).
 
 An unknown id or a failing derivation stops the build with the page's name.
 """
@@ -13,6 +15,7 @@ An unknown id or a failing derivation stops the build with the page's name.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
@@ -22,6 +25,7 @@ from efx.report import DEFAULT_REPORT, load_report, source_hash
 from efx.site import render
 
 _BLOCK = re.compile(r"^\[\[(question|claim|rubric) ([A-Za-z0-9.\-]+)\]\]\s*$", re.MULTILINE)
+_INCLUDE = re.compile(r"^\[\[include ([A-Za-z0-9_./\-]+\.md)\]\]\s*$", re.MULTILINE)
 _INLINE = re.compile(r"\[\[([a-z]+\.[a-z0-9.\-]+)\]\]")
 _FENCE = re.compile(r"^(```|~~~).*?^\1\s*$", re.MULTILINE | re.DOTALL)
 
@@ -51,8 +55,24 @@ def _expand(text: str, page: str) -> str:
     return _INLINE.sub(inline, _BLOCK.sub(block, text))
 
 
+def _include(markdown: str, docs_dir: Path, depth: int = 0) -> str:
+    def insert(match: re.Match[str]) -> str:
+        target = (docs_dir / match.group(1)).resolve()
+        if docs_dir.resolve() not in target.parents or not target.is_file():
+            raise KeyError(f"[[include {match.group(1)}]]: no such file under {docs_dir}")
+        if depth > 4:
+            raise KeyError(f"[[include {match.group(1)}]]: includes nest deeper than 4 levels")
+        return _include(target.read_text(encoding="utf-8"), docs_dir, depth + 1)
+
+    return _INCLUDE.sub(insert, markdown)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     path = page.file.src_uri
+    try:
+        markdown = _include(markdown, Path(config["docs_dir"]))
+    except KeyError as error:
+        raise PluginError(f"{path}: {error.args[0]}") from None
     pieces, last = [], 0
     try:
         for fence in _FENCE.finditer(markdown):
