@@ -35,7 +35,10 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None, print_blob=True)
 settings.register_profile(
-    "thorough", max_examples=10 * CI_EXAMPLES, deadline=None, print_blob=True,
+    "thorough",
+    max_examples=10 * CI_EXAMPLES,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
@@ -45,7 +48,11 @@ disable_tf32()
 _CUDA_SKIP = cuda_skip_reason()
 DEVICES = [
     pytest.param("cpu", id="cpu"),
-    pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(_CUDA_SKIP is not None, reason=f"cuda: {_CUDA_SKIP}")),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(_CUDA_SKIP is not None, reason=f"cuda: {_CUDA_SKIP}"),
+    ),
 ]
 
 

@@ -28,27 +28,58 @@ from efx.claims import registry
 
 _RECORDS = pytest.StashKey[list[run_report.CheckRecord]]()
 _IMPL = pytest.StashKey[str]()
+_COLLECTED = pytest.StashKey[dict[str, set[str]]]()
+_FILES = pytest.StashKey[set[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("efx", "efx claim checks")
     group.addoption(
-        "--claim", action="append", default=[], metavar="ID",
+        "--claim",
+        action="append",
+        default=[],
+        metavar="ID",
         help="run only the checks of this claim id (repeatable), for example --claim ga.loss-identity",
     )
     group.addoption(
-        "--impl", default=os.environ.get("EFX_IMPL", run_report.REFERENCE_IMPLEMENTATION), metavar="MODULE",
+        "--impl",
+        default=os.environ.get("EFX_IMPL", run_report.REFERENCE_IMPLEMENTATION),
+        metavar="MODULE",
         help="importable module whose functions the properties check (default: efx.reference, efx's own)",
     )
     group.addoption(
-        "--efx-report", default=os.environ.get("EFX_REPORT", str(run_report.DEFAULT_REPORT)), metavar="PATH",
+        "--efx-report",
+        default=os.environ.get("EFX_REPORT", str(run_report.DEFAULT_REPORT)),
+        metavar="PATH",
         help="where to write the run report (JSON); the site reads reports/verify.json",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "claim(*ids): the check belongs to the claims with these ids"
+    )
     config.stash[_RECORDS] = []
     config.stash[_IMPL] = config.getoption("--impl")
+    config.stash[_COLLECTED] = {}
+    config.stash[_FILES] = set()
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Recorded before any -m, -k or --claim deselection, so slow checks count as checks too.
+    item.config.stash[_FILES].add(str(item.path))
+    for claim_id in _claim_ids(item):
+        item.config.stash[_COLLECTED].setdefault(claim_id, set()).add(str(item.path))
+
+
+def collected_claims(config: pytest.Config) -> dict[str, set[str]]:
+    """Return claim id to the files of the collected checks that carry it (before deselection)."""
+    return config.stash[_COLLECTED]
+
+
+def collected_files(config: pytest.Config) -> set[str]:
+    """Return the files of every collected test (before deselection)."""
+    return config.stash[_FILES]
 
 
 def _claim_ids(item: pytest.Item) -> tuple[str, ...]:
@@ -109,7 +140,9 @@ def impl(pytestconfig: pytest.Config) -> Implementation:
     try:
         module = importlib.import_module(name)
     except ImportError as error:
-        raise pytest.UsageError(f"--impl {name}: cannot import it ({error}). Pass an importable module path.")
+        raise pytest.UsageError(
+            f"--impl {name}: cannot import it ({error}). Pass an importable module path."
+        ) from error
     return Implementation(module)
 
 
@@ -129,7 +162,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if previous is not None:
             previous(stats)
 
-    with collector.with_value(note):
+    with collector.with_value(note):  # type: ignore[arg-type]  # typed as None in hypothesis
         return (yield)
 
 
@@ -145,7 +178,9 @@ def _count_examples(stats: dict[str, Any]) -> int:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     report: pytest.TestReport = yield
     ids = _claim_ids(item)
     if not ids:
@@ -155,16 +190,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" or (call.when == "setup" and not report.passed):
         params = getattr(item, "callspec", None)
         values = params.params if params is not None else {}
-        item.config.stash[_RECORDS].append(run_report.CheckRecord(
-            nodeid=item.nodeid,
-            claims=ids,
-            outcome=report.outcome,  # type: ignore[arg-type]
-            duration_s=report.duration,
-            examples=item.stash.get(_EXAMPLES, None),
-            dtype=_name(values.get("dtype")),
-            device=_name(values.get("device")),
-            message=_skip_reason(report),
-        ))
+        item.config.stash[_RECORDS].append(
+            run_report.CheckRecord(
+                nodeid=item.nodeid,
+                claims=ids,
+                outcome=report.outcome,
+                duration_s=report.duration,
+                examples=item.stash.get(_EXAMPLES, None),
+                dtype=_name(values.get("dtype")),
+                device=_name(values.get("device")),
+                message=_skip_reason(report),
+            )
+        )
     return report
 
 

@@ -49,11 +49,20 @@ def git_commit(directory: Path = PROJECT_DIR) -> str:
     """Return ``HEAD``'s hash, with ``+dirty`` when tracked files changed, or ``'unknown'``."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory, capture_output=True, text=True, check=True, timeout=10,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -106,7 +115,9 @@ class CheckRecord:
         }
 
 
-def build_report(records: Iterable[CheckRecord], implementation: str, profile: str) -> dict[str, Any]:
+def build_report(
+    records: Iterable[CheckRecord], implementation: str, profile: str
+) -> dict[str, Any]:
     """Assemble the report of one run from its check records."""
     records = list(records)
     claims: dict[str, dict[str, Any]] = {}
@@ -154,7 +165,9 @@ def load_report(path: Path = DEFAULT_REPORT) -> dict[str, Any] | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA:
         raise invalid_argument(
-            "path", str(path), f"must hold a run report of schema {REPORT_SCHEMA}",
+            "path",
+            str(path),
+            f"must hold a run report of schema {REPORT_SCHEMA}",
             "delete it and run `pytest verify/` again",
         )
     return data
@@ -186,12 +199,23 @@ class ClaimStatus:
         return f"{self.state}{suffix}{foreign}"
 
 
-def claim_status(report: dict[str, Any] | None, claim_id: str, current_hash: str | None = None) -> ClaimStatus:
+def claim_status(
+    report: dict[str, Any] | None, claim_id: str, current_hash: str | None = None
+) -> ClaimStatus:
     """Return the status of one claim in a report (``not run`` when the report lacks it)."""
     if report is None:
         return ClaimStatus("not run", False, False, (), None)
-    run = {key: report[key] for key in ("created", "commit", "source_hash", "environment", "implementation",
-                                         "hypothesis_profile")}
+    run = {
+        key: report[key]
+        for key in (
+            "created",
+            "commit",
+            "source_hash",
+            "environment",
+            "implementation",
+            "hypothesis_profile",
+        )
+    }
     foreign = report.get("implementation") != REFERENCE_IMPLEMENTATION
     stale = current_hash is not None and report.get("source_hash") != current_hash
     entry = report["claims"].get(claim_id)

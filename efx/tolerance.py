@@ -25,7 +25,9 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     1.1102230246251565e-16
     """
     if not dtype.is_floating_point:
-        raise invalid_argument("dtype", dtype, "must be a floating-point dtype", "pass float32 or float64")
+        raise invalid_argument(
+            "dtype", dtype, "must be a floating-point dtype", "pass float32 or float64"
+        )
     return torch.finfo(dtype).eps / 2
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from efx.claims.model import CheckKind, Claim, KeyPoint, Mistake, Question, Rubric
@@ -78,11 +79,15 @@ class Registry:
         return tuple(c for c in self.claims.values() if c.question == question_id)
 
 
-def _unknown(kind: str, key: str, known: dict[str, object]) -> str:
+def _unknown(kind: str, key: str, known: Mapping[str, object]) -> str:
     import difflib
 
     close = difflib.get_close_matches(key, list(known), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else f" Known {kind} ids: {', '.join(sorted(known))}."
+    hint = (
+        f" Did you mean {', '.join(close)}?"
+        if close
+        else f" Known {kind} ids: {', '.join(sorted(known))}."
+    )
     return f"unknown {kind} id {key!r}.{hint}"
 
 
@@ -103,7 +108,9 @@ def registry() -> Registry:
         module = importlib.import_module(f"efx.claims.{topic}")
         for c in module.CLAIMS:
             if c.id in claims_by_id:
-                raise RegistryError(f"claim id {c.id!r} is defined twice (again in efx.claims.{topic})")
+                raise RegistryError(
+                    f"claim id {c.id!r} is defined twice (again in efx.claims.{topic})"
+                )
             if c.question not in questions:
                 raise RegistryError(f"claim {c.id!r} answers unknown question {c.question!r}")
             claims_by_id[c.id] = c
@@ -115,7 +122,9 @@ def registry() -> Registry:
     for r in rubrics.values():
         if r.question not in questions:
             raise RegistryError(f"rubric for unknown question {r.question!r}")
-        cited = [cid for point in r.key_points for cid in point.claims] + [m.claim for m in r.mistakes]
+        cited = [cid for point in r.key_points for cid in point.claims] + [
+            m.claim for m in r.mistakes
+        ]
         for cid in cited:
             if cid not in claims_by_id:
                 raise RegistryError(f"rubric of {r.question!r} cites unknown claim {cid!r}")

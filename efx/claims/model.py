@@ -51,7 +51,12 @@ class Question:
 
     def __post_init__(self) -> None:
         if not QUESTION_ID.match(self.id):
-            raise invalid_argument("id", self.id, f"must match {QUESTION_ID.pattern}", "use lowercase words joined by '-'")
+            raise invalid_argument(
+                "id",
+                self.id,
+                f"must match {QUESTION_ID.pattern}",
+                "use lowercase words joined by '-'",
+            )
 
 
 @dataclass(frozen=True)
@@ -83,19 +88,28 @@ class Claim:
     def __post_init__(self) -> None:
         if not CLAIM_ID.match(self.id):
             raise invalid_argument(
-                "id", self.id, f"must match {CLAIM_ID.pattern}", "write topic.name, for example ga.loss-identity"
+                "id",
+                self.id,
+                f"must match {CLAIM_ID.pattern}",
+                "write topic.name, for example ga.loss-identity",
             )
         if not self.checks:
-            raise invalid_argument("checks", self.checks, "must name at least one kind of check", "add a CheckKind")
+            raise invalid_argument(
+                "checks", self.checks, "must name at least one kind of check", "add a CheckKind"
+            )
         symbolic = {CheckKind.SYMBOLIC_GENERAL, CheckKind.SYMBOLIC_INSTANCES}
         if symbolic & set(self.checks) and not self.derivations:
             raise invalid_argument(
-                "derivations", self.derivations, f"must not be empty for claim {self.id}, which declares a symbolic check",
+                "derivations",
+                self.derivations,
+                f"must not be empty for claim {self.id}, which declares a symbolic check",
                 "pass the derivation functions, or drop the symbolic check kind",
             )
         if CheckKind.TORCH_BEHAVIOUR in self.checks and not self.torch_seen:
             raise invalid_argument(
-                "torch_seen", self.torch_seen, f"must name a torch version for claim {self.id} about torch's behaviour",
+                "torch_seen",
+                self.torch_seen,
+                f"must name a torch version for claim {self.id} about torch's behaviour",
                 "pass the version the behaviour was seen on, for example '2.13.0'",
             )
 

@@ -55,7 +55,8 @@ QUESTIONS: tuple[Question, ...] = (
             "What are the memory requirement and forward computation steps for the two strategies "
             "in big O notation?"
         ),
-        context=_CKPT_CONTEXT + " Report memory, total computation, and forward computations per node.",
+        context=_CKPT_CONTEXT
+        + " Report memory, total computation, and forward computations per node.",
         page="checkpointing.md",
     ),
     Question(

@@ -146,11 +146,7 @@ class Step:
         """Return the check that will run: the explicit one, or the default for '='."""
         if self.check is not None:
             return self.check
-        if (
-            self.prose is None
-            and self.relation is Relation.EQ
-            and not isinstance(self.expr, str)
-        ):
+        if self.prose is None and self.relation is Relation.EQ and not isinstance(self.expr, str):
             return equal_by_simplify
         return None
 
@@ -188,15 +184,21 @@ class Derivation:
 
     def __post_init__(self) -> None:
         if not self.steps:
-            raise invalid_argument("steps", self.steps, "must hold at least one step", "add the start")
+            raise invalid_argument(
+                "steps", self.steps, "must hold at least one step", "add the start"
+            )
         if self.scope is Scope.INSTANCES and not self.bound:
             raise invalid_argument(
-                "bound", self.bound, "must name the instances checked when scope is INSTANCES",
+                "bound",
+                self.bound,
+                "must name the instances checked when scope is INSTANCES",
                 "say which sizes were enumerated, for example 'all m, q <= 12'",
             )
         if self.scope is Scope.GENERAL and self.bound:
             raise invalid_argument(
-                "bound", self.bound, "must be empty for a GENERAL derivation",
+                "bound",
+                self.bound,
+                "must be empty for a GENERAL derivation",
                 "use Scope.INSTANCES for a check that covers only some sizes",
             )
 
@@ -212,9 +214,13 @@ class Derivation:
         results = self.check()
         failed = [i for i, result in enumerate(results) if result.status is StepStatus.FAILED]
         if failed:
-            lines = [f"derivation '{self.title}' for claim {self.claim} failed at step(s) {failed}:"]
+            lines = [
+                f"derivation '{self.title}' for claim {self.claim} failed at step(s) {failed}:"
+            ]
             for i in failed:
-                lines.append(f"  step {i}: {results[i].step.to_latex()}  [{results[i].step.rule}] {results[i].detail}")
+                lines.append(
+                    f"  step {i}: {results[i].step.to_latex()}  [{results[i].step.rule}] {results[i].detail}"
+                )
             raise DerivationError("\n".join(lines))
         return results
 
@@ -235,7 +241,9 @@ def _check_step(previous: Step, step: Step) -> StepResult:
     if check is None:
         if not step.prose:
             raise invalid_argument(
-                "step", step.to_latex(), "has neither a check nor a prose argument",
+                "step",
+                step.to_latex(),
+                "has neither a check nor a prose argument",
                 "give a sympy check, or mark the step as argued by setting prose",
             )
         return StepResult(step, StepStatus.ARGUED)
@@ -245,7 +253,7 @@ def _check_step(previous: Step, step: Step) -> StepResult:
 def _run(check: Check, previous: Any, step: Step) -> StepResult:
     try:
         ok = check(previous, step.expr)
-    except Exception as error:  # noqa: BLE001 -- a crashing check is a failed step, shown with its cause
+    except Exception as error:
         return StepResult(step, StepStatus.FAILED, f"check raised {type(error).__name__}: {error}")
     return StepResult(step, StepStatus.VERIFIED if ok else StepStatus.FAILED)
 

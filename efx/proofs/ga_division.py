@@ -62,15 +62,33 @@ def loss_identity() -> Derivation:
     empty = S(m * q) / (m * q)
     full = sympy.Sum(ell(i), (i, 1, n)) / n
     steps = (
-        Step(accumulated, definition("accumulated loss: section j covers samples (j-1)q+1, ..., jq")),
+        Step(
+            accumulated, definition("accumulated loss: section j covers samples (j-1)q+1, ..., jq")
+        ),
         Step(factored, algebra("constants 1/(mq) move out of the sum")),
-        Step(prefix, definition(r"prefix sum $S(k)=\sum_{i=1}^{k}\ell(i)$, so a section sums to $S(jq)-S((j-1)q)$"),
-             check=_sections_are_prefix_differences),
+        Step(
+            prefix,
+            definition(
+                r"prefix sum $S(k)=\sum_{i=1}^{k}\ell(i)$, so a section sums to $S(jq)-S((j-1)q)$"
+            ),
+            check=_sections_are_prefix_differences,
+        ),
         Step(telescoped, lemma("telescoping sum"), check=_telescopes),
-        Step(empty, definition("S(0) is the empty sum, 0"), check=lambda p, c: bool(
-            sympy.simplify(p.subs(S(0), 0) - c) == 0)),
-        Step(full, assumption("n = mq (equal sections)"), check=lambda p, c: bool(
-            sympy.simplify(p - c.subs(n, m * q).subs(sympy.Sum(ell(i), (i, 1, m * q)), S(m * q))) == 0)),
+        Step(
+            empty,
+            definition("S(0) is the empty sum, 0"),
+            check=lambda p, c: bool(sympy.simplify(p.subs(S(0), 0) - c) == 0),
+        ),
+        Step(
+            full,
+            assumption("n = mq (equal sections)"),
+            check=lambda p, c: bool(
+                sympy.simplify(
+                    p - c.subs(n, m * q).subs(sympy.Sum(ell(i), (i, 1, m * q)), S(m * q))
+                )
+                == 0
+            ),
+        ),
     )
     return Derivation(
         claim="ga.loss-identity",
@@ -91,10 +109,16 @@ def loss_identity() -> Derivation:
 def _identity_holds_up_to(bound: int) -> bool:
     for m_value, q_value in itertools.product(range(1, bound + 1), repeat=2):
         losses = sympy.symbols(f"x1:{m_value * q_value + 1}")
-        accumulated = sum(
-            (sum(losses[(s - 1) * q_value : s * q_value], sympy.Integer(0)) / q_value for s in range(1, m_value + 1)),
-            sympy.Integer(0),
-        ) / m_value
+        accumulated = (
+            sum(
+                (
+                    sum(losses[(s - 1) * q_value : s * q_value], sympy.Integer(0)) / q_value
+                    for s in range(1, m_value + 1)
+                ),
+                sympy.Integer(0),
+            )
+            / m_value
+        )
         if sympy.expand(accumulated - sum(losses, sympy.Integer(0)) / (m_value * q_value)) != 0:
             return False
     return True
@@ -113,8 +137,11 @@ def loss_identity_instances() -> Derivation:
         scope=Scope.INSTANCES,
         bound=f"every m, q <= {INSTANCE_BOUND}, each loss a free symbol",
         steps=(
-            Step(statement, computation("sympy.expand of the difference is the zero polynomial"),
-                 check=lambda _p, _c: _identity_holds_up_to(INSTANCE_BOUND)),
+            Step(
+                statement,
+                computation("sympy.expand of the difference is the zero polynomial"),
+                check=lambda _p, _c: _identity_holds_up_to(INSTANCE_BOUND),
+            ),
         ),
         conclusion="The identity holds for every listed size; this cross-checks the general proof, it does not replace it.",
     )

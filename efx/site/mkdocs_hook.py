@@ -83,5 +83,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     except KeyError as error:
         raise PluginError(f"{path}: {error.args[0]}") from None
     except DerivationError as error:
-        raise PluginError(f"{path}: a derivation failed, so its claim is not proved:\n{error}") from None
+        raise PluginError(
+            f"{path}: a derivation failed, so its claim is not proved:\n{error}"
+        ) from None
     return "".join(pieces)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import strategies as st
 
 from efx.errors import invalid_argument
@@ -19,16 +21,22 @@ def section_sizes(draw: st.DrawFn, total: int, max_sections: int | None = None) 
         max_sections: the largest m to draw (default ``total``).
     """
     if total < 1:
-        raise invalid_argument("total", total, "must be >= 1", "pass the number of samples in the batch")
+        raise invalid_argument(
+            "total", total, "must be >= 1", "pass the number of samples in the batch"
+        )
     upper = total if max_sections is None else min(max_sections, total)
     if upper < 1:
-        raise invalid_argument("max_sections", max_sections, "must be >= 1", "allow at least one section")
+        raise invalid_argument(
+            "max_sections", max_sections, "must be >= 1", "allow at least one section"
+        )
     sections = draw(st.integers(1, upper), label="sections")
     cuts = draw(
-        st.lists(st.integers(1, total - 1), min_size=sections - 1, max_size=sections - 1, unique=True)
+        st.lists(
+            st.integers(1, total - 1), min_size=sections - 1, max_size=sections - 1, unique=True
+        )
         if sections > 1
         else st.just([]),
         label="cuts",
     )
     bounds = [0, *sorted(cuts), total]
-    return tuple(b - a for a, b in zip(bounds, bounds[1:], strict=False))
+    return tuple(b - a for a, b in itertools.pairwise(bounds))

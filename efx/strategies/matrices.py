@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from efx.errors import invalid_argument
 
 SPECTRUM_KINDS = ("decaying", "flat", "repeated", "with-zeros", "conditioned")
+_SIZES = st.integers(1, 8)
 
 
 def random_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -33,7 +34,8 @@ def random_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
     Q, R = torch.linalg.qr(gaussian)
     signs = torch.sign(torch.diagonal(R))
     signs[signs == 0] = 1
-    return Q * signs
+    orthogonal: torch.Tensor = Q * signs
+    return orthogonal
 
 
 def matrix_from_spectrum(
@@ -49,10 +51,16 @@ def matrix_from_spectrum(
     """
     p = sigma.numel()
     if p > min(rows, cols):
-        raise invalid_argument("sigma", tuple(sigma.shape), f"must have at most min(rows, cols) = {min(rows, cols)} values",
-                               "pass fewer singular values or a larger shape")
+        raise invalid_argument(
+            "sigma",
+            tuple(sigma.shape),
+            f"must have at most min(rows, cols) = {min(rows, cols)} values",
+            "pass fewer singular values or a larger shape",
+        )
     if bool((sigma < 0).any()):
-        raise invalid_argument("sigma", sigma.tolist(), "must be non-negative", "pass absolute values")
+        raise invalid_argument(
+            "sigma", sigma.tolist(), "must be non-negative", "pass absolute values"
+        )
     generator = torch.Generator().manual_seed(seed)
     U = random_orthogonal(rows, generator)[:, :p]
     V = random_orthogonal(cols, generator)[:, :p]
@@ -78,7 +86,9 @@ class SpectralMatrix:
 
 
 @st.composite
-def spectra(draw: st.DrawFn, size: int, kind: str | None = None, max_condition: float = 1e6) -> tuple[str, torch.Tensor]:
+def spectra(
+    draw: st.DrawFn, size: int, kind: str | None = None, max_condition: float = 1e6
+) -> tuple[str, torch.Tensor]:
     """Draw ``(kind, sigma)``: ``size`` non-negative singular values in descending order.
 
     Kinds: ``decaying`` (sigma_i = i^-p), ``flat`` (all equal), ``repeated`` (a few distinct
@@ -88,7 +98,9 @@ def spectra(draw: st.DrawFn, size: int, kind: str | None = None, max_condition: 
     if size < 1:
         raise invalid_argument("size", size, "must be >= 1", "pass the number of singular values")
     if kind is not None and kind not in SPECTRUM_KINDS:
-        raise invalid_argument("kind", kind, f"must be one of {SPECTRUM_KINDS}", "pick a listed kind or None")
+        raise invalid_argument(
+            "kind", kind, f"must be one of {SPECTRUM_KINDS}", "pick a listed kind or None"
+        )
     kind = kind or draw(st.sampled_from(SPECTRUM_KINDS), label="kind")
     scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="scale")
     index = torch.arange(1, size + 1, dtype=torch.float64)
@@ -98,9 +110,13 @@ def spectra(draw: st.DrawFn, size: int, kind: str | None = None, max_condition: 
     elif kind == "flat":
         sigma = torch.ones(size, dtype=torch.float64)
     elif kind == "repeated":
-        distinct = draw(st.lists(st.sampled_from([1.0, 2.0, 3.0, 5.0]), min_size=1, max_size=3, unique=True),
-                        label="distinct")
-        sigma = torch.tensor([distinct[i % len(distinct)] for i in range(size)], dtype=torch.float64)
+        distinct = draw(
+            st.lists(st.sampled_from([1.0, 2.0, 3.0, 5.0]), min_size=1, max_size=3, unique=True),
+            label="distinct",
+        )
+        sigma = torch.tensor(
+            [distinct[i % len(distinct)] for i in range(size)], dtype=torch.float64
+        )
     elif kind == "with-zeros":
         rank = draw(st.integers(0, size - 1), label="rank")
         sigma = torch.zeros(size, dtype=torch.float64)
@@ -114,8 +130,8 @@ def spectra(draw: st.DrawFn, size: int, kind: str | None = None, max_condition: 
 @st.composite
 def spectral_matrices(
     draw: st.DrawFn,
-    rows: st.SearchStrategy[int] | int = st.integers(1, 8),
-    cols: st.SearchStrategy[int] | int = st.integers(1, 8),
+    rows: st.SearchStrategy[int] | int = _SIZES,
+    cols: st.SearchStrategy[int] | int = _SIZES,
     kind: str | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> SpectralMatrix:
