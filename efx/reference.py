@@ -8,6 +8,11 @@ lacks are skipped with a reason. Each section lists the functions of one topic.
 from __future__ import annotations
 
 # Gradient accumulation (efx.accumulation)
+from efx.accumulation import GradientAccumulator as GradientAccumulator
+from efx.accumulation import accumulated_gradients as accumulated_gradients
+from efx.accumulation import clip_accumulated as clip_accumulated
+from efx.accumulation import sum_gradients_across_ranks_ as sum_gradients_across_ranks_
+from efx.accumulation import window_normaliser as window_normaliser
 
 # BatchNorm under accumulation (efx.normalization)
 
