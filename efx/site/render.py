@@ -39,14 +39,16 @@ def _table_math(latex: str) -> str:
     return latex.replace(r"\|", r"\Vert ").replace("|", r"\vert ")
 
 
-def claim_link(claim_id: str, from_page: str, report: dict[str, Any] | None, current_hash: str | None) -> str:
+def claim_link(
+    claim_id: str, from_page: str, report: dict[str, Any] | None, current_hash: str | None
+) -> str:
     """Return an inline link to a claim, with its status mark; unknown ids raise KeyError."""
     claim = registry().claim(claim_id)
     target = registry().question(claim.question).page
     relative = posixpath.relpath(target, posixpath.dirname(from_page) or ".")
     href = ("" if target == from_page else relative) + f"#{claim.id}"
     status = claim_status(report, claim.id, current_hash)
-    return f"{_STATE_MARK[status.state]} [`{claim.id}`]({href} \"{html.escape(claim.title)}: {status.label}\")"
+    return f'{_STATE_MARK[status.state]} [`{claim.id}`]({href} "{html.escape(claim.title)}: {status.label}")'
 
 
 def render_derivation(derivation: Derivation, results: tuple[StepResult, ...]) -> str:
@@ -124,11 +126,17 @@ def render_claim(claim_id: str, report: dict[str, Any] | None, current_hash: str
         derivation = make()
         results = derivation.verify()
         kind = "general" if derivation.is_general else "instances"
-        body += [f'??? derivation "Derivation ({kind}): {derivation.title}"', _indent(render_derivation(derivation, results)), ""]
+        body += [
+            f'??? derivation "Derivation ({kind}): {derivation.title}"',
+            _indent(render_derivation(derivation, results)),
+            "",
+        ]
     if claim.references:
         body += ["**References.** " + "; ".join(claim.references), ""]
     title = f"{claim.id}: {claim.title}".replace('"', "'")
-    return "\n".join([f'<a id="{claim.id}"></a>', "", f'!!! claim "{title}"', "", _indent("\n".join(body)), ""])
+    return "\n".join(
+        [f'<a id="{claim.id}"></a>', "", f'!!! claim "{title}"', "", _indent("\n".join(body)), ""]
+    )
 
 
 def render_question(question_id: str) -> str:
@@ -156,31 +164,17 @@ def render_question(question_id: str) -> str:
     return "\n".join(lines)
 
 
-def render_rubric(question_id: str, from_page: str, report: dict[str, Any] | None, current_hash: str | None) -> str:
-    """Return the graders' view of a question: minimal answer, weighted key points, common mistakes."""
-    reg = registry()
-    rubric = reg.rubrics.get(question_id)
-    if rubric is None:
-        raise KeyError(f"question {question_id!r} has no rubric yet; write it in efx.claims before citing it")
+def render_rubric(
+    question_id: str, from_page: str, report: dict[str, Any] | None, current_hash: str | None
+) -> str:
+    """Return the graders' view of a question, collapsed; see :func:`efx.site.rubric.render_rubric`."""
+    from efx.site.rubric import render_rubric as render_grader_view
 
-    def cite(ids: tuple[str, ...] | list[str]) -> str:
-        return ", ".join(claim_link(cid, from_page, report, current_hash) for cid in ids)
-
-    body = ["**Minimal full-credit answer.**", "", rubric.answer.strip(), ""]
-    body += [f"**Key points** ({rubric.total_weight} points).", "", "| points | key point | claims | also accepted |",
-             "|---:|---|---|---|"]
-    for point in rubric.key_points:
-        accepted = "<br>".join(_table_math(a) for a in point.accepted) or "-"
-        body.append(f"| {point.weight} | {_table_math(point.text)} | {cite(point.claims)} | {accepted} |")
-    body += ["", "**Common mistakes.**", ""]
-    for number, mistake in enumerate(rubric.mistakes, start=1):
-        seen = " *(made in the submitted answers)*" if mistake.in_submitted else ""
-        body += [f"{number}. **Wrong:** {mistake.wrong}{seen}", "", f"    **Why:** {mistake.why} Refuted by {cite([mistake.claim])}.", ""]
-        if mistake.counterexample:
-            body += [_indent(f"**Counterexample:** {mistake.counterexample}"), ""]
-    return "\n".join([f'??? rubric "Grader view: rubric for `{question_id}`"', "", _indent("\n".join(body)), ""])
+    return render_grader_view(question_id, from_page, report, current_hash)
 
 
 def symbolic_kinds(claim: Claim) -> tuple[CheckKind, ...]:
     """Return the symbolic check kinds a claim declares (general or instances)."""
-    return tuple(k for k in claim.checks if k in (CheckKind.SYMBOLIC_GENERAL, CheckKind.SYMBOLIC_INSTANCES))
+    return tuple(
+        k for k in claim.checks if k in (CheckKind.SYMBOLIC_GENERAL, CheckKind.SYMBOLIC_INSTANCES)
+    )
