@@ -1,12 +1,16 @@
 """Real data shipped inside installed packages, as torch tensors: no download at run time.
 
 :func:`load_digits` returns scikit-learn's handwritten digits (1,797 greyscale images of
-8 x 8 pixels, classes 0-9), which ``sklearn.datasets.load_digits`` reads from files inside
-the scikit-learn wheel.
+8 x 8 pixels, classes 0-9), read from the file inside the scikit-learn wheel that
+``sklearn.datasets.load_digits`` reads.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
+import numpy
 import torch
 
 from efx.errors import invalid_argument
@@ -29,9 +33,15 @@ def load_digits(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch
         raise invalid_argument(
             "dtype", dtype, "must be a floating-point dtype", "pass torch.float32 or torch.float64"
         )
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    digits = sklearn_digits()
-    images = torch.as_tensor(digits.images, dtype=torch.float64).unsqueeze(1) / DIGITS_MAX_PIXEL
-    labels = torch.as_tensor(digits.target, dtype=torch.int64)
+    # The file that sklearn.datasets.load_digits reads, located without importing scikit-learn,
+    # which takes seconds: rows of 64 pixel values and the label.
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "load_digits needs scikit-learn, which ships the data set: pip install scikit-learn"
+        )
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    table = numpy.loadtxt(path, delimiter=",", dtype=numpy.float64)
+    images = torch.as_tensor(table[:, :-1]).reshape(-1, 1, 8, 8) / DIGITS_MAX_PIXEL
+    labels = torch.as_tensor(table[:, -1], dtype=torch.int64)
     return images.to(dtype), labels

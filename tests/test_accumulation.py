@@ -388,6 +388,16 @@ def test_load_digits_shape_and_range():
     assert set(labels.tolist()) == set(range(10))
 
 
+def test_load_digits_matches_scikit_learn_loader():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    images, labels = load_digits(torch.float64)
+    reference = sklearn_digits()
+
+    assert torch.equal(images, torch.as_tensor(reference.images).unsqueeze(1) / 16)
+    assert torch.equal(labels, torch.as_tensor(reference.target))
+
+
 def test_model_spec_builds_same_parameters_from_seed():
     spec = ModelSpec("cnn", 1, 2, 3, 4, seed=9)
 
