@@ -27,7 +27,7 @@ from efx.strategies.models import ModelSpec, model_specs
 from efx.tolerance import gamma
 
 # impl is never the first argument of a @given test: Hypothesis probes the first argument with
-# getattr, which the impl fixture answers by skipping the test.
+# getattr, and the impl fixture skips the test on any unknown attribute.
 # device and dtype are function-scoped but hold one constant value per test item, so sharing
 # them across the generated examples of that item is what the test means.
 fixed_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,7 +21,7 @@ from efx.tolerance import gamma
 F64 = torch.float64
 WORLD = 2
 POSITIONS = 4
-# Rank 0 holds 2 micro-batches, rank 1 one; their valid tokens differ (7 + 2 versus 1).
+# Rank 0 has 2 micro-batches and rank 1 has one; their valid tokens differ (7 + 2 versus 1).
 LENGTHS = {0: [[4, 3], [2]], 1: [[1]]}
 
 
@@ -99,7 +99,7 @@ def free_loopback_port() -> int:
 def test_global_count_and_one_sum_give_full_batch(impl, tmp_path, monkeypatch):
     if not dist.is_available():
         pytest.skip("torch.distributed is not available in this torch build")
-    # gloo picks its interface from the hostname unless told; keep all traffic on loopback.
+    # gloo picks its interface from the hostname unless GLOO_SOCKET_IFNAME names one; keep all traffic on loopback.
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     # fork keeps the imported torch, which saves the seconds that spawn's fresh imports cost.

@@ -1,8 +1,8 @@
 """Worked examples of ga-division: each number a claim states, computed exactly and in torch.
 
-Exact values come from rationals (fractions.Fraction) or sympy; the torch computations go
-through the implementation under test where it has the function, in float64, and are compared
-with the exact values within a summation bound.
+Exact values come from rationals (fractions.Fraction) or sympy. The torch computations run in
+float64, through the implementation under test where it has the function, and match the
+exact values within a summation bound.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def test_accumulator_partial_window_matches_full_batch(device, impl):
         list(reference.parameters()), losses_of(reference, inputs, targets) / 5
     )
     for p, r, magnitude in zip(model.parameters(), reference.parameters(), magnitudes, strict=True):
-        # Both sum the same 5 per-sample terms in different orders; each term comes from a
-        # forward and backward chain of at most 3 + 4 + 4 products and sums, 8 roundings more.
+        # Both sum the same 5 per-sample terms in different orders. Each term comes from a
+        # forward and backward chain of at most 3 + 4 + 4 products and sums, and 8 more roundings.
         bound = summation_bound(float(magnitude.max()), 5 + 3 + 4 + 4 + 8, F64)
         assert float((p.grad - r.grad).abs().max()) <= bound
     # The configured count (4 micro-batches) would scale the gradient by 2/4: visibly different.
@@ -247,8 +247,8 @@ def test_buffer_updated_inside_window_changes_gradient(impl):
         RunningCentre(), loss_fn, [(x[:2], y[:2]), (x[2:], y[2:])]
     )
     full = impl.accumulated_gradients(RunningCentre(), loss_fn, [(x, y)])
-    # Exact: full batch sees centre 0, so d/dw mean (w x)^2 = 2 mean(x^2) = 15; the second
-    # micro-batch sees centre 3/4 after the first one's update.
+    # Exact: the full batch uses centre 0, so d/dw mean (w x)^2 = 2 mean(x^2) = 15. The second
+    # micro-batch uses centre 3/4, set by the first micro-batch's forward pass.
     first = sum(2 * v * v for v in (1, 2)) / 4
     second = sum(2 * (v - Fraction(3, 4)) ** 2 for v in (3, 4)) / 4
     assert close(float(full["weight"]), Fraction(15), 8)

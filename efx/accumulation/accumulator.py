@@ -36,8 +36,9 @@ class GradientAccumulator:
 
     Args:
         parameters: the parameters the optimizer updates.
-        optimizer: the optimizer to step and clear; ``None`` to only accumulate and clip, which
-            leaves the window's gradient in ``.grad`` for the caller (clear it before the next window).
+        optimizer: the optimizer to step and clear. With ``None`` the accumulator only
+            accumulates and clips, and the window's gradient stays in ``.grad`` for the caller,
+            who clears it before the next window.
         max_norm: clip the window's gradient to this total norm once, in :meth:`step`;
             ``None`` for no clipping.
         normalise: ``"samples"`` divides by the window's samples; ``"tokens"`` by its valid tokens.

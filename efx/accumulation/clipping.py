@@ -1,8 +1,8 @@
 """Gradient-norm clipping applied once, to the accumulated gradient of a window.
 
 Clipping is not linear: ``clip(a + b) != clip(a) + clip(b)``. The full-batch step clips the
-window's gradient ``g``; clipping the running buffer after each micro-step, or each
-micro-batch's share before summing, clips something else and can leave a total norm above
+window's gradient ``g``. Clipping the running buffer after each micro-step, or each
+micro-batch's share before summing, clips something else, and the total norm can end above
 the maximum. So clip once, after the last micro-step (and after any sum across ranks).
 
 The coefficient is ``min(1, max_norm / ||g||)``. ``torch.nn.utils.clip_grad_norm_`` divides

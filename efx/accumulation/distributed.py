@@ -34,7 +34,7 @@ def sum_gradients_across_ranks_(
 ) -> None:
     """Replace every parameter's ``.grad`` by its sum over the ranks of ``group``, in place.
 
-    Every rank must call it with the same parameters in the same order; a parameter without
+    Every rank must call it with the same parameters in the same order. A parameter without
     a gradient takes part as zeros, so the ranks' collectives stay matched.
 
     Raises:

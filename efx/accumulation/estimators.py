@@ -1,8 +1,8 @@
 """Exact estimators of a window's mean loss and clipped gradient, for worked examples.
 
-Each function takes the losses of a window's sections (micro-batches) as numbers and returns
-exact rationals (:class:`fractions.Fraction`) or exact sympy vectors, so a page or a check
-can show the full-batch value next to the common mistakes without rounding in the way.
+Each function takes the losses of a window's sections (micro-batches) as numbers. It returns
+exact rationals (:class:`fractions.Fraction`) or exact sympy vectors, so that a page or a
+check can show the full-batch value next to the common mistakes without rounding.
 """
 
 from __future__ import annotations

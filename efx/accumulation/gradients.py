@@ -5,7 +5,7 @@ samples or valid tokens. Its gradient is the sum over micro-batches of the gradi
 ``(1/N) sum_{i in j} l_i``: each micro-batch's *summed* loss divided by the one window count.
 :func:`accumulated_gradients` computes exactly that. :func:`section_mean_gradients` computes
 what many training loops do, the mean of each micro-batch divided by a micro-batch count,
-which equals ``L``'s gradient only when every micro-batch holds the same count.
+which equals ``L``'s gradient only when every micro-batch has the same count.
 
 Both use :func:`torch.autograd.grad`, so they leave the parameters' ``.grad`` untouched.
 """
@@ -107,10 +107,10 @@ def accumulated_gradients(
     """Accumulate gradients over a window so that they equal the full-batch mean-loss gradient.
 
     Each micro-batch's summed loss is divided by the window's total count ``N`` (samples, or
-    valid tokens) before its backward pass, and the gradients are summed. For a loss that is a
-    sum of per-sample terms and a model without batch-coupled layers (no BatchNorm in
-    training mode), this is the gradient of the mean over the concatenated window, whatever
-    the micro-batch sizes and however the padding falls.
+    valid tokens) before its backward pass, and the gradients are summed. The loss must be a
+    sum of per-sample terms and the model must have no batch-coupled layers (no BatchNorm in
+    training mode). Then the result is the gradient of the mean over the concatenated window,
+    whatever the micro-batch sizes and however the padding falls.
 
     Args:
         model: the model; its parameters that require gradients get one entry each.

@@ -267,9 +267,9 @@ window, clipping once after accumulation. In floating point the two results agre
             Mistake(
                 wrong="Equal losses alone show that accumulation gives identical results.",
                 why=(
-                    "Training uses gradients. Losses that agree at one parameter value can have different gradients; "
-                    "the argument needs the identity for every parameter value and linearity of the gradient, then "
-                    "equal gradients and equal optimizer state for equal updates."
+                    "Training uses gradients, and losses that agree at one parameter value can have different "
+                    "gradients. The argument needs the identity for every parameter value and the linearity of the "
+                    "gradient. Equal gradients and equal optimizer state then give equal updates."
                 ),
                 claim="ga.gradient-identity",
                 counterexample=r"$f(\theta) = \theta$ and $g(\theta) = \theta^2$ agree at $\theta = 1$, with derivatives 1 and 2.",

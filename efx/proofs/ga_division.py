@@ -148,7 +148,7 @@ def loss_identity_instances() -> Derivation:
     )
 
 
-# Unequal sections. Section j holds samples Q(j-1)+1, ..., Q(j), with Q(0) = 0 and Q(m) = n,
+# Unequal sections. Section j contains samples Q(j-1)+1, ..., Q(j), with Q(0) = 0 and Q(m) = n,
 # so it has q(j) = Q(j) - Q(j-1) samples. f(i) is any per-sample quantity: a loss, or one
 # component of a per-sample gradient.
 Q = sympy.Function("Q")

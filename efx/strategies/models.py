@@ -73,7 +73,7 @@ class ModelSpec:
     def rounding_depth(self, positions: int = 1) -> int:
         """Return how many roundings can chain in one sample's gradient entry: an operation count.
 
-        Each layer's forward inner product has fan-in terms; the backward pass sums over the
+        Each layer's forward inner product has fan-in terms. The backward pass sums over the
         next layer's fan-out, and a weight gradient sums over the positions that share the
         weight (image pixels, or a sample's ``positions`` tokens). Four more per layer cover the
         bias, the activation, and the loss's square and mean.
