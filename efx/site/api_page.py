@@ -8,7 +8,9 @@ to build the page.
 
 from __future__ import annotations
 
-import importlib.util
+from pathlib import Path
+
+from efx.report import PROJECT_DIR
 
 API_MODULES: tuple[str, ...] = (
     "efx.accumulation",
@@ -30,17 +32,24 @@ API_MODULES: tuple[str, ...] = (
 """Public modules documented on the API page, in the order they appear."""
 
 
-def module_exists(name: str) -> bool:
-    """Return True when ``name`` is an importable module (its parent packages are imported)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
+def module_exists(name: str, root: Path = PROJECT_DIR) -> bool:
+    """Return True when the module's source file exists under ``root``, where mkdocstrings looks.
+
+    The check reads files, not the import system, because griffe collects modules from the
+    project folder: an installed copy of efx elsewhere must not count.
+    """
+    path = root.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def render_api_page(modules: tuple[str, ...] = API_MODULES) -> str:
-    """Return the page body: a ``::: module`` block per existing module, then the missing ones."""
-    present = [name for name in modules if module_exists(name)]
+def render_api_page(modules: tuple[str, ...] = API_MODULES, root: Path = PROJECT_DIR) -> str:
+    """Return the page body: a ``::: module`` block per existing module, then the missing ones.
+
+    Args:
+        modules: dotted module names, in the order they appear.
+        root: the folder mkdocstrings collects from (the folder of ``mkdocs.yml``).
+    """
+    present = [name for name in modules if module_exists(name, root)]
     missing = [name for name in modules if name not in present]
     lines: list[str] = []
     for name in present:

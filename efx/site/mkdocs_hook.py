@@ -29,7 +29,7 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 from efx.errors import DerivationError
-from efx.report import DEFAULT_REPORT, load_report, source_hash
+from efx.report import DEFAULT_REPORT, PROJECT_DIR, load_report, source_hash
 from efx.site import render
 from efx.site.api_page import render_api_page
 from efx.site.generated import answer_key_files
@@ -49,6 +49,7 @@ def on_config(config: Any) -> Any:
     _state["report"] = load_report(DEFAULT_REPORT)
     _state["gpu_report"] = load_report(GPU_REPORT)
     _state["hash"] = source_hash()
+    _state["project_dir"] = Path(config["config_file_path"]).resolve().parent
     return config
 
 
@@ -85,7 +86,7 @@ def _expand(text: str, page: str) -> str:
             return render_answer_key_page(page, report, current)
         if kind == "references":
             return render_all_references(page, report, current)
-        return render_api_page()
+        return render_api_page(root=_state.get("project_dir", PROJECT_DIR))
 
     return _INLINE.sub(inline, _BLOCK.sub(block, _PAGE_BLOCK.sub(page_block, text)))
 
