@@ -1,8 +1,8 @@
 """Gradient checkpointing for a chain of modules: strategies as schedules, exact gradients, exact counts.
 
 - :class:`Checkpointed`: train a chain (``nn.Sequential`` or a list of modules) under a
-  strategy; gradients equal those without checkpointing, random numbers are replayed and
-  buffers are updated once; :attr:`Checkpointed.last_counts` reports forward calls per module
+  strategy. Gradients equal those without checkpointing, random numbers are replayed and
+  buffers are updated once. :attr:`Checkpointed.last_counts` reports forward calls per module
   and the peak memory held for the backward pass.
 - Strategies: :class:`StoreAll`, :class:`MemoryPoor`, :class:`Segments` (sqrt(n) by default),
   :class:`Binomial` (Revolve, optimal for a number of slots), and :class:`TorchSequential`

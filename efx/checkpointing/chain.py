@@ -1,10 +1,10 @@
 """Train a chain of modules under a checkpointing strategy, with exact gradients and exact counters.
 
 :class:`Checkpointed` wraps ``n`` modules (an ``nn.Sequential`` or a list) and a strategy.
-Calling it runs the forward part of the strategy's schedule and returns the chain's output;
+Calling it runs the forward part of the strategy's schedule and returns the chain's output.
 ``loss.backward()`` then runs the rest of the schedule inside one autograd node
-(:mod:`efx.checkpointing.executor`), which returns the input's and the parameters' gradients
-to autograd, so they accumulate into ``.grad`` as without checkpointing.
+(:mod:`efx.checkpointing.executor`). That node returns the input's and the parameters'
+gradients to autograd, so they accumulate into ``.grad`` as without checkpointing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Checkpointed(nn.Module):
 
     Calling it returns the chain's output; the gradient of anything computed from that output
     flows back through the strategy's schedule. After each backward pass,
-    :attr:`last_counts` holds the forward calls per module and the peak memory held for the
+    :attr:`last_counts` contains the forward calls per module and the peak memory held for the
     backward pass. Without gradients (``torch.no_grad()``, or nothing that requires one) the
     modules simply run once each.
 

@@ -19,12 +19,12 @@ class ChainCounts:
     Attributes:
         strategy: the strategy's name.
         forward_calls: forward calls of each module, module 0 first (advances and recordings).
-        peak_stored: the most chain states held for the backward pass at once: checkpoints and
+        peak_stored: the maximum number of chain states held for the backward pass at once: checkpoints and
             the inputs of recorded modules whose backward has not run (the cost model of
             :mod:`efx.checkpointing.schedule`); 0 when nothing needed a gradient.
-        peak_stored_bytes: the most bytes of those states at once (``numel * element_size``
+        peak_stored_bytes: the maximum bytes of those states at once (``numel * element_size``
             of each state, a view counted like any other state).
-        peak_saved_bytes: with ``track_saved=True``, the most bytes of distinct storages held
+        peak_saved_bytes: with ``track_saved=True``, the maximum bytes of distinct storages held
             at once by checkpoints and by the tensors autograd saved inside live recordings,
             parameters and buffers excluded; else None.
         cuda_max_allocated: on CUDA, ``torch.cuda.max_memory_allocated`` of the input's device

@@ -1,7 +1,7 @@
 """Run a schedule on tensors: the autograd node behind :class:`~efx.checkpointing.Checkpointed`.
 
 :class:`ChainFunction` is one autograd node for the whole chain. Its forward runs the
-schedule's actions up to the first reverse and returns the chain's output; its backward runs
+schedule's actions up to the first reverse and returns the chain's output. Its backward runs
 the remaining actions and returns the gradients of the input and the parameters. Each
 recorded run of modules is reversed with ``torch.autograd.grad`` (``torch.utils.checkpoint``
 is not used), so efx controls what is replayed and what is kept.

@@ -8,7 +8,7 @@ state make it differ:
   numbers in the same order;
 - buffers that a forward call updates (BatchNorm's ``running_mean``, ``running_var`` and
   ``num_batches_tracked``): a recomputation runs on copies of the buffers as they were before
-  the original call, and the module keeps its own buffers, so each module updates its state
+  the original call, while the module keeps its own buffers. So each module updates its state
   once per forward pass, as without checkpointing.
 """
 
@@ -55,7 +55,7 @@ def call_with_buffers(
 
     ``torch.func.functional_call`` swaps the tensors in for the call and the originals back
     afterwards, even when the call raises. Copying the values in place instead would bump the
-    buffers' version counters, and autograd then rejects graphs that saved them; and a forward
+    buffers' version counters, and autograd then rejects graphs that saved them. A forward
     that updates its buffers (BatchNorm in training) updates the fresh copies, not ``values``
     or the module's own buffers.
     """

@@ -9,8 +9,8 @@ The model is Revolve's, written in the actions of :mod:`efx.checkpointing.schedu
   advances any one module makes. The taped call, one per module, is not a repetition.
 
 With ``s`` slots and repetition number ``r`` a chain of at most ``beta(s, r) = C(s + r, s)``
-modules can be reversed (Griewank 1992), so ``r`` is the smallest integer with
-``beta(s, r) >= n``; for ``n = 1024`` and ``s = 10``, ``C(14, 10) = 1001 < 1024 <= C(15, 10)``
+modules can be reversed (Griewank 1992). So ``r`` is the smallest integer with
+``beta(s, r) >= n``. For ``n = 1024`` and ``s = 10``, ``C(14, 10) = 1001 < 1024 <= C(15, 10)``
 gives ``r = 5``. The fewest advances are ``t(n, s) = r n - C(s + r, s + 1)`` (Griewank and
 Walther 2000), and the forward calls are ``t(n, s) + n``. :func:`optimal_advances` computes the
 minimum by an exact dynamic program over ``(n, s)`` instead, so the closed form can be checked.

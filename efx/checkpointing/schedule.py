@@ -12,10 +12,10 @@ gradients enabled. A schedule is the sequence of actions that produces those gra
   make checkpoint ``a_i`` the working state, drop it;
 - ``REVERSE i``: backpropagate through the last recorded run, which starts at module ``i``.
 
-The cost model, used everywhere in efx.checkpointing: every forward call of a module costs
-one unit, whether it advances or tapes; every state has unit size; memory is the number of
-distinct states held for the backward pass (checkpoints and the inputs kept by live tapes).
-The chain's input ``a_0`` counts when it is held. Not counted: the working state, the chain's
+The cost model, used everywhere in efx.checkpointing, is this. Every forward call of a module
+costs one unit, whether it advances or tapes, and every state has unit size. Memory is the
+number of distinct states held for the backward pass: checkpoints and the inputs kept by live
+tapes. The chain's input ``a_0`` counts when it is held. Not counted: the working state, the chain's
 output ``a_n``, gradients, parameters and optimizer state, and buffers a module saves beyond
 its input (the torch executor measures those bytes separately).
 
@@ -139,10 +139,11 @@ class _Holders:
 def count(schedule: Schedule | Iterable[Action], length: int | None = None) -> ScheduleCounts:
     """Replay a schedule on state indices, check that it is legal, and count its costs.
 
-    Legal means: a module runs on the working state that is its input; a checkpoint is
-    stored, restored and freed only where that makes sense; each reverse acts on the last
-    recorded run when the gradient at that run's output is known; at the end every module
-    was reversed exactly once, the gradient reached the input and no checkpoint is left.
+    Legal means four things. A module runs on the working state that is its input. A
+    checkpoint is stored once, and restored or freed only while it is stored. Each reverse
+    acts on the last recorded run, once the gradient at that run's output is known. At the
+    end every module was reversed exactly once, the gradient reached the input and no
+    checkpoint is left.
 
     Args:
         schedule: a :class:`Schedule`, or any iterable of actions with ``length`` given.

@@ -10,8 +10,8 @@ Exact costs under the cost model of :mod:`efx.checkpointing.schedule` (``n`` mod
   module ``i`` runs ``n - i + 1`` times, ``n(n + 1)/2`` calls in all, and at most 2 stored
   states (the input and the input of the module being reversed).
 - :class:`Segments` cuts the chain into ``k`` segments of balanced lengths (they differ by at
-  most one, the longer ones last), keeps each segment's input and recomputes one segment at a
-  time; the last segment is recorded in the forward pass. With ``L = ceil(n / k)`` it stores
+  most one, the longer ones last). It keeps each segment's input and recomputes one segment at
+  a time, except the last segment, which is recorded in the forward pass. With ``L = ceil(n / k)`` it stores
   ``k + L - 1`` states and makes ``2n - L`` forward calls. With ``k`` left to it, it picks the
   smallest ``k`` that minimises ``k + ceil(n / k)``, which is ``ceil(2 sqrt(n))``: the sqrt(n)
   strategy.
@@ -112,8 +112,8 @@ class MemoryPoor:
 def balanced_lengths(length: int, segments: int) -> tuple[int, ...]:
     """Split ``length`` modules into ``segments`` lengths that differ by at most one, longer ones last.
 
-    Putting the longer segments last lets the last segment, recorded in the forward pass and
-    never recomputed, be a longest one; the peak memory is the same for every order.
+    The last segment is recorded in the forward pass and never recomputed, so making it a
+    longest one saves the most recomputation. The peak memory is the same for every order.
 
     >>> balanced_lengths(9, 5)
     (1, 2, 2, 2, 2)
