@@ -17,6 +17,12 @@ from efx.accumulation import window_normaliser as window_normaliser
 # BatchNorm under accumulation (efx.normalization)
 
 # Gradient checkpointing (efx.checkpointing)
+from efx.checkpointing import Binomial as Binomial
+from efx.checkpointing import Checkpointed as Checkpointed
+from efx.checkpointing import MemoryPoor as MemoryPoor
+from efx.checkpointing import RecomputeMismatchError as RecomputeMismatchError
+from efx.checkpointing import Segments as Segments
+from efx.checkpointing import StoreAll as StoreAll
 
 # Low rank and truncated SVD (efx.lowrank)
 
