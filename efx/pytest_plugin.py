@@ -124,6 +124,10 @@ class Implementation:
         self.name = module.__name__
 
     def __getattr__(self, name: str) -> Any:
+        # Private and Hypothesis-internal names are probed by tools (Hypothesis looks for
+        # ``hypothesis_*`` attributes on test arguments); they are not functions under test.
+        if name.startswith(("_", "hypothesis_")):
+            raise AttributeError(name)
         try:
             return getattr(self.module, name)
         except AttributeError:
