@@ -2,10 +2,9 @@
 
 efx's docstrings follow Python's conventions: Sphinx roles such as ``:func:`name``` and
 bare doctest examples. mkdocstrings renders docstrings as Markdown, where a role shows as
-raw text and a run of ``>>>`` lines becomes one paragraph; worse, an output line such as
-``[5.0, 3.0]`` after a bracketed line reads as a reference link, which mkdocs-autorefs
-reports as a broken cross-reference and the strict build turns into a failure. This
-extension rewrites each docstring once, as griffe loads it: roles become inline code and
+raw text and a run of ``>>>`` lines becomes one paragraph. Worse, an output line such as
+``[5.0, 3.0]`` after a bracketed line reads as a reference link. mkdocs-autorefs reports it
+as a broken cross-reference, and the strict build fails on that. This extension rewrites each docstring once, as griffe loads it: roles become inline code and
 doctest runs become ``pycon`` code blocks.
 """
 

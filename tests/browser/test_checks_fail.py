@@ -1,7 +1,7 @@
 """The page checks report broken pages: bad TeX, KaTeX missing, unlabelled figures, blocked requests.
 
-Each case is a small page made to break one thing, served from a temporary folder on
-127.0.0.1 with the site's own KaTeX copy; a good page is the control.
+Each case is a small page made to break one thing. The pages are served from a temporary
+folder on 127.0.0.1 with the site's own KaTeX copy, and a good page is the control.
 """
 
 from __future__ import annotations
