@@ -9,9 +9,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from browser_checks import ROOT, figure_problems, math_problems, serve
-
-KATEX = ROOT / "docs" / "assets" / "katex"
 
 _WITH_KATEX = """
 <link rel="stylesheet" href="katex/katex.min.css">
@@ -47,61 +44,58 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def pages_url(tmp_path_factory):
+def pages_url(tmp_path_factory, serve_folder, katex_dir):
     folder = tmp_path_factory.mktemp("pages")
-    shutil.copytree(KATEX, folder / "katex")
+    shutil.copytree(katex_dir, folder / "katex")
     for name, body in PAGES.items():
         (folder / name).write_text(
             f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
         )
-    server, url = serve(folder)
-    yield url
-    server.shutdown()
-    server.server_close()
+    return serve_folder(folder)
 
 
-def test_good_page_has_no_problems(pages_url, browser):
+def test_good_page_has_no_problems(pages_url, browser, page_checks):
     page, errors = browser.open(pages_url + "good.html")
 
-    assert math_problems(page) == []
-    assert figure_problems(page) == []
+    assert page_checks.math_problems(page) == []
+    assert page_checks.figure_problems(page) == []
     assert errors == []
     assert page.locator(".katex").count() == 1
     page.close()
 
 
-def test_broken_tex_is_reported(pages_url, browser):
+def test_broken_tex_is_reported(pages_url, browser, page_checks):
     page, _ = browser.open(pages_url + "broken-tex.html")
 
-    problems = math_problems(page)
+    problems = page_checks.math_problems(page)
 
     assert any(problem.startswith("KaTeX could not render") for problem in problems), problems
     page.close()
 
 
-def test_unknown_command_is_reported(pages_url, browser):
+def test_unknown_command_is_reported(pages_url, browser, page_checks):
     page, _ = browser.open(pages_url + "unknown-command.html")
 
-    problems = math_problems(page)
+    problems = page_checks.math_problems(page)
 
     assert any(problem.startswith("KaTeX does not know") for problem in problems), problems
     page.close()
 
 
-def test_unclosed_brace_is_reported(pages_url, browser):
+def test_unclosed_brace_is_reported(pages_url, browser, page_checks):
     page, _ = browser.open(pages_url + "unclosed-brace.html")
 
-    problems = math_problems(page)
+    problems = page_checks.math_problems(page)
 
     assert any("raw TeX delimiter \\(" in problem for problem in problems), problems
     assert any("math element not rendered" in problem for problem in problems), problems
     page.close()
 
 
-def test_missing_katex_is_reported(pages_url, browser):
+def test_missing_katex_is_reported(pages_url, browser, page_checks):
     page, _ = browser.open(pages_url + "no-katex.html")
 
-    problems = math_problems(page)
+    problems = page_checks.math_problems(page)
 
     assert any("raw TeX delimiter \\(" in problem for problem in problems), problems
     assert any("unrendered $...$" in problem for problem in problems), problems
@@ -109,10 +103,10 @@ def test_missing_katex_is_reported(pages_url, browser):
     page.close()
 
 
-def test_unlabelled_figures_are_reported(pages_url, browser):
+def test_unlabelled_figures_are_reported(pages_url, browser, page_checks):
     page, _ = browser.open(pages_url + "bad-figures.html")
 
-    problems = figure_problems(page)
+    problems = page_checks.figure_problems(page)
 
     assert "image without alt text: missing.png" in problems
     assert "image did not load: missing.png" in problems
@@ -122,7 +116,7 @@ def test_unlabelled_figures_are_reported(pages_url, browser):
     page.close()
 
 
-def test_request_outside_loopback_is_blocked(pages_url, browser):
+def test_request_outside_loopback_is_blocked(pages_url, browser, page_checks):
     before = len(browser.blocked)
     page, _ = browser.open(pages_url + "outside-request.html")
 
@@ -130,5 +124,5 @@ def test_request_outside_loopback_is_blocked(pages_url, browser):
     del browser.blocked[before:]
 
     assert blocked == ["http://localhost:9/figure.png"]
-    assert "image did not load: http://localhost:9/figure.png" in figure_problems(page)
+    assert "image did not load: http://localhost:9/figure.png" in page_checks.figure_problems(page)
     page.close()

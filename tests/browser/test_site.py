@@ -3,35 +3,14 @@ links only to pages that exist, and search finds a claim by its id."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from browser_checks import SCREENSHOTS, SITE_DIR, figure_problems, internal_links, math_problems
 
 from efx.claims import registry
 
-
-def _pages(site: Path) -> list[str]:
-    """Return the site's pages as URL paths relative to the root (``""`` is the home page)."""
-    if not (site / "index.html").is_file():
-        return []
-    pages = []
-    for index in sorted(site.rglob("index.html")):
-        relative = index.parent.relative_to(site).as_posix()
-        if relative.split("/")[0] in ("assets", "search"):
-            continue
-        pages.append("" if relative == "." else relative + "/")
-    return pages
-
-
-PAGES = _pages(SITE_DIR)
 _checked_links: dict[str, int] = {}
 
 
-@pytest.mark.parametrize(
-    "page_path", PAGES or [pytest.param("", marks=pytest.mark.skip(reason="no built site"))]
-)
-def test_page_renders_offline(page_path, site_url, browser, screenshots):
+def test_page_renders_offline(page_path, site_url, browser, screenshots, page_checks):
     page, console_errors = browser.open(site_url + page_path)
     try:
         page.screenshot(
@@ -43,11 +22,11 @@ def test_page_renders_offline(page_path, site_url, browser, screenshots):
             f"requests outside 127.0.0.1 were attempted: {browser.blocked}"
         )
         assert console_errors == []
-        assert math_problems(page) == []
-        assert figure_problems(page) == []
+        assert page_checks.math_problems(page) == []
+        assert page_checks.figure_problems(page) == []
 
         broken = []
-        for url in sorted(internal_links(page, site_url)):
+        for url in sorted(page_checks.internal_links(page, site_url)):
             if url not in _checked_links:
                 _checked_links[url] = page.request.get(url).status
             if _checked_links[url] != 200:
@@ -57,9 +36,9 @@ def test_page_renders_offline(page_path, site_url, browser, screenshots):
         page.close()
 
 
-def test_site_has_the_expected_pages():
+def test_site_has_the_expected_pages(site_dir):
     for page_path in ("", "status/", "answer-key/", "api/", "references/"):
-        assert page_path in PAGES
+        assert (site_dir / page_path / "index.html").is_file(), page_path
 
 
 def test_answer_key_json_is_published(site_url, browser):
@@ -74,7 +53,7 @@ def test_answer_key_json_is_published(site_url, browser):
     assert schema["title"] == "efx answer key"
 
 
-def test_search_finds_a_claim_by_id(site_url, browser):
+def test_search_finds_a_claim_by_id(site_url, browser, screenshots):
     claim_id = next(iter(registry().claims), None)
     if claim_id is None:
         pytest.skip("the registry holds no claim yet")
@@ -85,7 +64,7 @@ def test_search_finds_a_claim_by_id(site_url, browser):
         page.locator(".md-search__input").press_sequentially(claim_id, delay=20)
         results = page.locator(".md-search-result__item")
         results.first.wait_for(timeout=15_000)
-        page.screenshot(path=str(SCREENSHOTS / "search.png"))
+        page.screenshot(path=str(screenshots / "search.png"))
 
         assert results.count() > 0
         assert claim_id in page.locator(".md-search-result").inner_text()
