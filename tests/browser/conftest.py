@@ -5,8 +5,8 @@ tests/browser``), after ``mkdocs build --strict``: the default ``pytest verify/ 
 skips them, because they need a built site and a browser. Every request that is not to
 127.0.0.1 is aborted before it leaves the browser and recorded, and the tests fail on it.
 
-The page checks live here as well (pytest imports test files by path, so a helper module
-beside them is not importable); tests reach them through the ``page_checks`` fixture. Each
+The page checks live here as well, because pytest imports test files by path and a helper
+module beside them is not importable. Tests reach them through the ``page_checks`` fixture. Each
 check returns a list of problems, one sentence each, so a failing test names every problem
 on the page at once. ``test_checks_fail.py`` runs them on pages broken on purpose.
 
