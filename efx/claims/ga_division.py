@@ -282,6 +282,11 @@ window, clipping once after accumulation. In floating point the two results agre
                     r"the sections' rows as $-\frac{2}{n}\sum_j X_j^\top r_j$, which is the identity for updates."
                 ),
                 claim="ga.gradient-identity",
+                counterexample=(
+                    r"$\theta$ and $\theta^2$ agree at $\theta = 1$, yet their derivatives there are 1 and 2: "
+                    "equal losses at one parameter value say nothing about gradients. The identity holds "
+                    "for every parameter value, which is what makes the gradients equal."
+                ),
                 in_submitted=True,
             ),
             Mistake(
@@ -325,6 +330,11 @@ window, clipping once after accumulation. In floating point the two results agre
                 wrong="Dropping the 1/m only rescales the learning rate.",
                 why="True for plain SGD only: coupled weight decay, Adam's epsilon and clipping thresholds do not scale with it.",
                 claim="ga.division-scale",
+                counterexample=(
+                    r"SGD with weight decay $\lambda$ added to the gradient: the undivided gradient at rate $\eta$ "
+                    r"and the correct one at rate $m\eta$ differ by $(m-1)\eta\lambda\theta$, which is "
+                    r"$0.1\,\theta$ for $m = 3$, $\eta = 0.1$, $\lambda = 0.5$."
+                ),
             ),
             Mistake(
                 wrong="On a short last window, divide by the configured accumulation count (or by the sections present).",
@@ -348,6 +358,10 @@ window, clipping once after accumulation. In floating point the two results agre
                 wrong="With data parallelism, each rank divides by its own count and the ranks average.",
                 why="Ranks with different counts then get different weights; use the global count and sum once.",
                 claim="ga.data-parallel",
+                counterexample=(
+                    "Rank 1 holds 10 valid tokens of loss 2.0, rank 2 holds 100 of loss 1.0: averaging the "
+                    "ranks' own means gives 1.5, the full-batch token mean is 120/110 = 1.0909."
+                ),
             ),
         ),
     ),
