@@ -25,5 +25,14 @@ from efx.checkpointing import Segments as Segments
 from efx.checkpointing import StoreAll as StoreAll
 
 # Low rank and truncated SVD (efx.lowrank)
+from efx.lowrank import error_ratio_to_optimum as error_ratio_to_optimum
+from efx.lowrank import frobenius_error_from_spectrum as frobenius_error_from_spectrum
+from efx.lowrank import low_rank_factors as low_rank_factors
+from efx.lowrank import max_relative_frobenius_error as max_relative_frobenius_error
+from efx.lowrank import randomized_svd as randomized_svd
+from efx.lowrank import relative_frobenius_error_from_spectrum as relative_frobenius_error_from_spectrum
+from efx.lowrank import relative_spectral_error_from_spectrum as relative_spectral_error_from_spectrum
+from efx.lowrank import spectral_error_from_spectrum as spectral_error_from_spectrum
+from efx.lowrank import truncated_svd as truncated_svd
 
 # LoRA (efx.lora)
