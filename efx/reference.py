@@ -35,4 +35,8 @@ from efx.lowrank import relative_spectral_error_from_spectrum as relative_spectr
 from efx.lowrank import spectral_error_from_spectrum as spectral_error_from_spectrum
 from efx.lowrank import truncated_svd as truncated_svd
 
+# Rank (efx.rank)
+from efx.rank import default_rank_tolerance as default_rank_tolerance
+from efx.rank import numerical_rank as numerical_rank
+
 # LoRA (efx.lora)
