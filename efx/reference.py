@@ -15,6 +15,10 @@ from efx.accumulation import sum_gradients_across_ranks_ as sum_gradients_across
 from efx.accumulation import window_normaliser as window_normaliser
 
 # BatchNorm under accumulation (efx.normalization)
+from efx.normalization import batch_norm_backward as batch_norm_backward
+from efx.normalization import batch_norm_train as batch_norm_train
+from efx.normalization import section_statistics as section_statistics
+from efx.normalization_running import running_statistics as running_statistics
 
 # Gradient checkpointing (efx.checkpointing)
 from efx.checkpointing import Binomial as Binomial
