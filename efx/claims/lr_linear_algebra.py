@@ -87,8 +87,8 @@ _RANK = (
         title="Rank is not the number of distinct rows",
         statement=(
             r"The rows $(1, 0), (0, 1), (1, 1)$ are distinct but $\operatorname{rank} = 2$; the rows $(1, 1), (2, 2), (3, 3)$ "
-            r"are distinct but $\operatorname{rank} = 1$. In general, appending to $W$ a row that is a linear combination "
-            "of its rows adds a distinct row and leaves the rank unchanged."
+            r"are distinct but $\operatorname{rank} = 1$. In general, appending to $W$ a linear combination of its "
+            "rows leaves the rank unchanged, even when the new row differs from every row of $W$."
         ),
         checks=(CheckKind.EXACT_EXAMPLE, CheckKind.SYMBOLIC_INSTANCES, CheckKind.PROPERTY),
         arithmetic=(

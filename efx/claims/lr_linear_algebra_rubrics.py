@@ -265,8 +265,8 @@ _FULL_RANK = Rubric(
     ),
     mistakes=(
         Mistake(
-            wrong="States 'row rank and column rank are both n' as if these were two separate conditions.",
-            why="Row rank always equals column rank, so there is one number to state, n.",
+            wrong="Says that row rank and column rank are both n, without saying that the two are always equal.",
+            why="Row rank always equals column rank, so 'both' reads as two conditions where there is one number, n.",
             claim="la.row-rank-equals-column-rank",
             counterexample=r"No matrix has row rank different from column rank; $\operatorname{rank}(W^{\top}) = \operatorname{rank}(W)$ for every $W$.",
             in_submitted=True,
