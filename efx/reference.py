@@ -43,4 +43,9 @@ from efx.lowrank import truncated_svd as truncated_svd
 from efx.rank import default_rank_tolerance as default_rank_tolerance
 from efx.rank import numerical_rank as numerical_rank
 
-# LoRA (efx.lora)
+# LoRA (efx.lora). verify/test_lora.py builds LoRALinear(base, r, alpha, dropout=, rslora=, init=)
+# and reads its base, lora_A and lora_B; merge() and unmerge() raise LoRAStateError on misuse.
+from efx.lora import LoRALinear as LoRALinear
+from efx.lora import LoRAStateError as LoRAStateError
+from efx.lora import lora_parameter_count as lora_parameter_count
+from efx.lora_model import wrap_linear_layers as wrap_linear_layers
