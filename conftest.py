@@ -45,6 +45,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 disable_tf32()
 
+# The checks run on tiny tensors, where starting worker threads costs more than the work
+# (a QR of an 8 x 8 matrix took about 5 ms with 2 threads and 0.05 ms with one, torch 2.13 on
+# 2 cores), so one intra-op thread keeps the suite inside its time budget.
+torch.set_num_threads(1)
+
 _CUDA_SKIP = cuda_skip_reason()
 DEVICES = [
     pytest.param("cpu", id="cpu"),
