@@ -17,6 +17,9 @@ division and affine map.
 - output ``gamma xhat + beta``: ``|gamma| d_xhat + gamma_2 (|gamma xhat| + |y|)``, two roundings
   each for the product and the sum, as in kernels that fold ``mu`` and ``beta`` into one shift.
 
+NOTE: the bounds are first order (products of two rounding errors are dropped) and were
+checked against torch's CPU kernels only; CUDA kernels may order their sums differently.
+
 The gradient bounds propagate ``d_xhat`` and ``d_s`` through the backward formula the same
 way. The magnitudes come from the float64 values of the inputs, so the bound is computed in
 float64 whatever the dtype it bounds.

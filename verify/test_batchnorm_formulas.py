@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from efx.claims import claim
+from efx.normalization import DEFAULT_EPS
 from efx.normalization_bounds import gradient_error_bound, output_error_bound
 from efx.strategies.normalization import ChannelBatch, channel_batches
 from efx.tolerance import gamma
@@ -319,6 +320,7 @@ def test_zero_eps_raises_in_training(device, dtype):
 
     with pytest.raises(ValueError, match="eps must be positive"):
         torch.nn.functional.batch_norm(x, None, None, training=True, eps=0.0)
+    assert torch.nn.BatchNorm1d(3).eps == DEFAULT_EPS == 1e-5
 
 
 @pytest.mark.claim("bn.tiny-sections")

@@ -130,6 +130,7 @@ def test_sections_move_buffers_unlike_one_batch_update(device, dtype, impl):
         (1 - alpha) ** 2 + alpha * (1 - alpha) * 2 + alpha * 2, abs=tolerance
     )
     assert (int(one.num_batches_tracked), int(two.num_batches_tracked)) == (1, 2)
+    assert torch.nn.BatchNorm1d(1).momentum == alpha  # torch's default momentum
     closed = impl.running_statistics(x, [2, 2], momentum=alpha)
     assert closed.mean.item() == pytest.approx(two.running_mean.item(), abs=tolerance)
     assert closed.variance.item() == pytest.approx(two.running_var.item(), abs=tolerance)
