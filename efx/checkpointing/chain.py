@@ -38,7 +38,6 @@ class Checkpointed(nn.Module):
         strategy: a :class:`~efx.checkpointing.strategies.Strategy`; store-all by default.
         preserve_rng: replay the random numbers of the forward pass in recomputations (on by
             default; turn it off only for chains that draw no random numbers).
-        check_recompute: compare recomputed states with stored checkpoints where both exist.
         track_saved: record the bytes autograd saves inside recordings (``peak_saved_bytes``);
             it adds a hook call per saved tensor, so it is off by default.
 
@@ -59,7 +58,6 @@ class Checkpointed(nn.Module):
         strategy: Strategy | None = None,
         *,
         preserve_rng: bool = True,
-        check_recompute: bool = True,
         track_saved: bool = False,
     ) -> None:
         super().__init__()
@@ -98,7 +96,6 @@ class Checkpointed(nn.Module):
         self.chain = nn.ModuleList(items)
         self.strategy = strategy
         self.preserve_rng = preserve_rng
-        self.check_recompute = check_recompute
         self.track_saved = track_saved
         self._last_counts: ChainCounts | None = None
 

@@ -10,8 +10,9 @@ Exactness, in the order a recomputation could break it:
 
 - random numbers are replayed: the generator state is stored with every checkpoint and set
   again when the schedule restarts from it (see :mod:`efx.checkpointing.replay`);
-- buffers are updated once per forward pass: a recomputation sees the buffers as the original
-  call saw them and leaves them as it found them (BatchNorm's running statistics included);
+- buffers are updated once per forward pass: a recomputation runs on the buffers as they were
+  before the original call and leaves the module's own buffers unchanged (BatchNorm's running
+  statistics included);
 - where a recomputation reaches a state that is still stored (every segment boundary of
   :class:`~efx.checkpointing.strategies.Segments`), the two tensors are compared and a
   difference raises :class:`RecomputeMismatchError`. Memory-poor and binomial schedules free
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
-from torch.autograd.graph import saved_tensors_hooks
+from torch.autograd.graph import GradientEdge, get_gradient_edge, saved_tensors_hooks
 
 from efx.checkpointing.counters import ChainCounts, Tally, state_bytes, storage_key
 from efx.checkpointing.replay import (
@@ -55,12 +56,18 @@ class RecomputeMismatchError(EfxError, RuntimeError):
 
 @dataclass
 class _Recording:
-    """A live recorded run of modules ``first..stop-1``: its input leaf, its output and what it saved."""
+    """A live recorded run of modules ``first..stop-1``: its input leaf, its output's graph edge, what it saved.
+
+    The run keeps the edge to its output's ``grad_fn`` rather than the output itself, so the
+    output's values are freed as soon as nothing else needs them, as in one backward pass. An
+    output without ``grad_fn`` (a module returned its input leaf) is kept as a tensor.
+    """
 
     first: int
     stop: int
     input: torch.Tensor
-    output: torch.Tensor | None = None
+    edge: GradientEdge | None = None
+    leaf_output: torch.Tensor | None = None
     saved: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -109,7 +116,9 @@ class Run:
                 f"the schedule of {self.owner.strategy.name} must record the chain's output before its first reverse"
             )
         assert self.working is not None
-        return self.working.detach()
+        output = self.working.detach()
+        self.working = None  # the recording's edge is enough for the backward pass
+        return output
 
     # The backward phase: the remaining actions, then the gradients in autograd's order.
 
@@ -124,6 +133,7 @@ class Run:
         self.done = True
         user_rng = capture_rng(self.device) if self.owner.preserve_rng else None
         self.gradient = grad_output
+
         try:
             assert self.pending is not None
             self._execute(self.pending)
@@ -136,8 +146,12 @@ class Run:
         finally:
             if user_rng is not None:
                 restore_rng(user_rng)
+
         grad_input = self.gradient if self.needs_input_grad else None
-        grads = [self.parameter_grads.get(p) for p in self.owner.trainable_parameters()]
+        # Popping leaves autograd the only reference, so it can move each gradient into .grad
+        # instead of copying it.
+        grads = [self.parameter_grads.pop(p, None) for p in self.owner.trainable_parameters()]
+        self.gradient = None
         self.owner._record(self._counts())
         self.checkpoints.clear()
         self.rng_at.clear()
@@ -235,7 +249,11 @@ class Run:
                 "wrap the module so that it maps a tensor to a tensor",
             )
         if record:
-            recording.stop, recording.output = index + 1, output
+            recording.stop = index + 1
+            if output.requires_grad and output.grad_fn is not None:
+                recording.edge, recording.leaf_output = get_gradient_edge(output), None
+            else:
+                recording.edge, recording.leaf_output = None, output
             self.states.add(index, state_bytes(state))
         self._compare(index + 1, output)
         self.working, self.working_index, self.attached = output, index + 1, record
@@ -268,7 +286,7 @@ class Run:
 
     def _compare(self, index: int, output: torch.Tensor) -> None:
         stored = self.checkpoints.get(index)
-        if stored is None or not self.owner.check_recompute:
+        if stored is None:
             return
         recomputed = output.detach()
         if (
@@ -287,8 +305,8 @@ class Run:
             f"did not reproduce the stored checkpoint: {detail}. A module draws random numbers from "
             "outside torch's default generators, changes state that is not a buffer, or its parameters "
             "changed between forward and backward (an optimizer step before backward). Make the module "
-            "deterministic, run backward before changing parameters, or pass check_recompute=False "
-            "to accept the difference."
+            "deterministic, run backward before changing parameters, or use Segments(check=False), "
+            "which does not compare, to accept the difference."
         )
 
     def _reverse(self, index: int) -> None:
@@ -297,17 +315,26 @@ class Run:
                 f"reverse {index}: the last recorded run does not start at module {index}"
             )
         recording = self.recordings.pop()
-        assert recording.output is not None
-        assert self.gradient is not None
+        gradient = self.gradient
+        assert gradient is not None
+        self.gradient = self.working = None
+
         parameters = self.owner.trainable_parameters(recording.first, recording.stop)
         inputs: list[torch.Tensor] = [recording.input] if recording.input.requires_grad else []
         inputs += parameters
-        if recording.output.requires_grad and inputs:
-            grads: Sequence[torch.Tensor | None] = torch.autograd.grad(
-                recording.output, inputs, self.gradient, allow_unused=True
-            )
-        else:
-            grads = [None] * len(inputs)
+        grads: Sequence[torch.Tensor | None] = [None] * len(inputs)
+        output: GradientEdge | torch.Tensor | None = recording.edge
+        if (
+            output is None
+            and recording.leaf_output is not None
+            and recording.leaf_output.requires_grad
+        ):
+            output = recording.leaf_output
+        if output is not None and inputs:
+            grads = torch.autograd.grad(output, inputs, gradient, allow_unused=True)
+        del output, gradient
+        recording.edge = recording.leaf_output = None
+
         if recording.input.requires_grad:
             grad_input, grads = grads[0], grads[1:]
             self.gradient = torch.zeros_like(recording.input) if grad_input is None else grad_input
@@ -318,13 +345,13 @@ class Run:
                 continue
             previous = self.parameter_grads.get(parameter)
             self.parameter_grads[parameter] = grad if previous is None else previous + grad
+
         for state in range(recording.first, recording.stop):
             self.states.remove(state)
         if self.saved is not None:
             for key in recording.saved:
                 self.saved.remove(key)
-        recording.output = None
-        self.working, self.working_index, self.attached = None, None, False
+        self.working_index, self.attached = None, False
 
 
 def _unpack(tensor: torch.Tensor) -> torch.Tensor:

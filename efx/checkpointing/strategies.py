@@ -176,17 +176,23 @@ def sqrt_segment_count(length: int) -> int:
     return best_k
 
 
-def segment_schedule(lengths: Sequence[int], name: str) -> Schedule:
+def segment_schedule(lengths: Sequence[int], name: str, check: bool = True) -> Schedule:
     """Return the schedule that checkpoints each segment's input and recomputes one segment at a time.
 
     The forward pass stores the input of every segment and records the last segment. The
-    backward pass reverses the last segment, then, for each earlier segment, restores its
-    input, records it (its output is compared with the next stored checkpoint by the torch
-    executor), frees that next checkpoint and reverses the segment.
+    backward pass reverses the last segment. Then, for each earlier segment, it restores the
+    segment's input, records the segment and reverses it.
+
+    With ``check`` the next segment's input stays stored until the segment is recorded, so
+    the torch executor compares the recomputed output with it. This keeps one more state
+    while a segment is recomputed. The counted peak, reached at the end of the forward pass,
+    does not change. The measured peak falls in the backward pass, once gradients are
+    allocated, and grows by about one activation. Without ``check`` the input is freed first.
 
     Args:
         lengths: the segment lengths, each >= 1, in chain order.
         name: the strategy name the schedule carries.
+        check: keep each next checkpoint until the recomputed segment can be compared with it.
     """
     lengths = tuple(lengths)
     if not lengths or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths):
@@ -216,10 +222,13 @@ def segment_schedule(lengths: Sequence[int], name: str) -> Schedule:
         yield Action(Op.REVERSE, starts[-1])
         for segment in range(len(starts) - 2, -1, -1):
             start = starts[segment]
+            if not check:
+                yield Action(Op.FREE, starts[segment + 1])
             yield Action(Op.RESTORE, start)
             for index in range(start, start + lengths[segment]):
                 yield Action(Op.TAPE, index)
-            yield Action(Op.FREE, starts[segment + 1])
+            if check:
+                yield Action(Op.FREE, starts[segment + 1])
             yield Action(Op.REVERSE, start)
         if len(starts) > 1:
             yield Action(Op.FREE, 0)
@@ -233,13 +242,16 @@ class Segments:
     Args:
         count: the number of segments ``k``, or None for the sqrt(n) choice of
             :func:`sqrt_segment_count`.
+        check: compare each recomputed segment's output with the stored input of the next
+            segment, at the cost of holding that input one segment longer (see
+            :func:`segment_schedule`); a difference raises ``RecomputeMismatchError``.
 
     Raises:
         InvalidArgumentError: if ``count`` is not an integer >= 1, or (when scheduling) exceeds
             the number of modules.
     """
 
-    def __init__(self, count: int | None = None) -> None:
+    def __init__(self, count: int | None = None, check: bool = True) -> None:
         if count is not None:
             _check_count(
                 "count",
@@ -248,6 +260,7 @@ class Segments:
                 "pass a number of segments, or None for sqrt(n)",
             )
         self.count = count
+        self.check = check
 
     @property
     def name(self) -> str:
@@ -261,10 +274,10 @@ class Segments:
 
     def schedule(self, length: int) -> Schedule:
         """Return the segment schedule for a chain of ``length`` modules."""
-        return segment_schedule(self.lengths(length), self.name)
+        return segment_schedule(self.lengths(length), self.name, self.check)
 
     def __repr__(self) -> str:
-        return f"Segments(count={self.count!r})"
+        return f"Segments(count={self.count!r}, check={self.check!r})"
 
 
 class TorchSequential:
@@ -272,11 +285,13 @@ class TorchSequential:
 
     Args:
         segments: the ``segments`` argument torch would receive, at least 1.
+        check: as for :class:`Segments`.
     """
 
-    def __init__(self, segments: int) -> None:
+    def __init__(self, segments: int, check: bool = True) -> None:
         _check_count("segments", segments, "must be an integer >= 1", "pass the number of segments")
         self.segments = segments
+        self.check = check
 
     @property
     def name(self) -> str:
@@ -289,7 +304,7 @@ class TorchSequential:
 
     def schedule(self, length: int) -> Schedule:
         """Return the segment schedule with torch's split."""
-        return segment_schedule(self.lengths(length), self.name)
+        return segment_schedule(self.lengths(length), self.name, self.check)
 
     def __repr__(self) -> str:
-        return f"TorchSequential(segments={self.segments})"
+        return f"TorchSequential(segments={self.segments}, check={self.check!r})"

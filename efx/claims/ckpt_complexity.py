@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from efx.checkpointing import MemoryPoor, Segments, TorchSequential, count
 from efx.claims.model import CheckKind, Claim, KeyPoint, Mistake, Rubric
+from efx.proofs import ckpt_binomial as binomial
 from efx.proofs import ckpt_complexity as proofs
+from efx.proofs import ckpt_torch as torch_proofs
 
 TORCH_SEEN = "2.13.0"
 """The torch release on which the claims about torch.utils.checkpoint were observed."""
@@ -142,10 +144,10 @@ CLAIMS: tuple[Claim, ...] = (
         checks=(CheckKind.SYMBOLIC_GENERAL, CheckKind.SYMBOLIC_INSTANCES, CheckKind.MEASURED),
         arithmetic=_COUNTED,
         derivations=(
-            proofs.binomial_capacity_rule,
-            proofs.binomial_advances_recursion,
-            proofs.binomial_one_slot,
-            proofs.binomial_instances,
+            binomial.binomial_capacity_rule,
+            binomial.binomial_advances_recursion,
+            binomial.binomial_one_slot,
+            binomial.binomial_instances,
         ),
         references=(
             "A. Griewank, Achieving logarithmic growth of temporal and spatial complexity in reverse automatic "
@@ -161,10 +163,11 @@ CLAIMS: tuple[Claim, ...] = (
             r"Measured on CPU with the torch profiler (`efx.measure.peak_memory`), for a chain of $n$ "
             r"elementwise modules $a_i = w_i a_{i-1}$ (each saves only its input) whose states have $B$ bytes, "
             r"the peak of one forward and backward pass under store-all, memory-poor, sqrt(n) and binomial "
-            r"is $B(P + c)$, where $P$ is the counted peak of stored states and the offset $c$ (the working "
-            r"state and the gradients in flight, plus generator states and scalar parameter gradients) lies in "
-            r"$[2, 5]$ for every $n$ checked. The measured memory therefore grows like the counts: log-log "
-            r"slopes against $n$ near 1 (store-all), 0 (memory-poor, binomial with fixed $s$) and 1/2 (sqrt(n))."
+            r"is $B(P + c)$. Here $P$ is the counted peak of stored states, and the offset $c$ lies in $[1, 3]$ "
+            r"for $n \in \{4, 16, 64\}$ and states of $2^{15}$ float64 values: one or two activations being "
+            r"computed or flowing back as gradients, plus generator states and scalar parameter gradients. "
+            r"The measured memory therefore grows like the counts: log-log slopes against $n$ near 1 "
+            r"(store-all), 0 (memory-poor, binomial with fixed $s$) and 1/2 (sqrt(n))."
         ),
         checks=(CheckKind.MEASURED,),
         arithmetic=(
@@ -227,7 +230,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         checks=(CheckKind.TORCH_BEHAVIOUR, CheckKind.EXACT_EXAMPLE),
         arithmetic="0.5 and 0.95 are exact in binary up to float32 rounding; the check allows one rounding per update.",
-        derivations=(proofs.batchnorm_twice,),
+        derivations=(torch_proofs.batchnorm_twice,),
         torch_seen=TORCH_SEEN,
     ),
     Claim(
@@ -271,7 +274,7 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         checks=(CheckKind.TORCH_BEHAVIOUR, CheckKind.SYMBOLIC_INSTANCES, CheckKind.MEASURED),
         arithmetic="Integer counts, and exact byte peaks from the profiler on CPU.",
-        derivations=(proofs.torch_split_instances,),
+        derivations=(torch_proofs.torch_split_instances,),
         torch_seen=TORCH_SEEN,
     ),
     Claim(
@@ -279,7 +282,7 @@ CLAIMS: tuple[Claim, ...] = (
         question="ckpt-complexity",
         title="A segment that does not recompute the same output is rejected",
         statement=(
-            r"Under a segment strategy efx compares each recomputed segment's output with the stored input of "
+            r"Under a segment strategy with `check=True` (the default) efx compares each recomputed segment's output with the stored input of "
             r"the next segment. When a module is not reproducible (it draws from Python's `random`, not "
             r"torch's generators) the backward pass raises `RecomputeMismatchError` naming the module, and "
             r"leaves every `.grad`, every buffer and the generator state as they were before the backward "

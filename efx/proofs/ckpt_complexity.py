@@ -19,8 +19,7 @@ from typing import Any
 
 import sympy
 
-from efx.checkpointing import Binomial, Segments, TorchSequential, count, sqrt_segment_count
-from efx.checkpointing.revolve import binomial_advances, optimal_advances, repetition_number
+from efx.checkpointing import Segments, count, sqrt_segment_count
 from efx.proofs.derivation import (
     Derivation,
     Relation,
@@ -41,7 +40,6 @@ x_real = sympy.symbols("x", positive=True)  # the continuous segment length
 L = sympy.symbols("L", integer=True, positive=True)
 phi, beta_b = sympy.symbols(r"\varphi \beta", positive=True)
 f = sympy.symbols("f", positive=True)
-mu, b = sympy.symbols(r"\mu b", positive=True)
 calls = sympy.Function("c")
 
 MEMORY_POOR_CALLS = n - i + 1
@@ -57,8 +55,6 @@ SQRT_PEAK = sympy.ceiling(2 * sympy.sqrt(n)) - 1
 
 INTEGER_BOUND = 1024
 """The exhaustive check of ``min_k k + ceil(n/k) = ceil(2 sqrt(n))`` covers every n up to this."""
-BINOMIAL_BOUND = (40, 6)
-"""The dynamic program is compared with the closed form for every n <= 40 and 1 <= s <= 6."""
 
 
 def _order(reference: sympy.Expr) -> Callable[[Any, Any], bool]:
@@ -385,214 +381,4 @@ def recompute_time_ratio() -> Derivation:
             ("L", "last segment's length"),
         ),
         conclusion="Recomputation adds at most the forward share f of a step; a third when backward costs two forwards.",
-    )
-
-
-def _beta(slots: Any, repetitions: Any) -> Any:
-    return sympy.binomial(slots + repetitions, slots)
-
-
-def _combinatorially_equal(previous: Any, current: Any) -> bool:
-    return bool(sympy.simplify(sympy.combsimp(sympy.expand_func(previous - current))) == 0)
-
-
-@functools.cache
-def binomial_capacity_rule() -> Derivation:
-    """Derive Pascal's rule for beta(s, r) = C(s + r, s): the right part with one slot fewer plus the left part with one repetition fewer."""
-    steps = (
-        Step(
-            _beta(s, r),
-            definition(
-                r"$\beta(s, r) = \binom{s+r}{s}$, the longest chain s slots reverse with r repetitions"
-            ),
-        ),
-        Step(
-            _beta(s - 1, r) + _beta(s, r - 1),
-            lemma(
-                "Pascal's rule: the right part keeps r repetitions and loses the slot of its first checkpoint; "
-                "the left part keeps s slots and has one repetition fewer, its modules being advanced once already"
-            ),
-            check=_combinatorially_equal,
-        ),
-    )
-    return Derivation(
-        claim="ckpt.binomial",
-        title="Pascal's rule: beta(s, r) = beta(s - 1, r) + beta(s, r - 1)",
-        scope=Scope.GENERAL,
-        steps=steps,
-        symbols=(("s", "slots, the input's included"), ("r", "repetition number")),
-        conclusion="With beta(s, 0) = beta(0, r) = 1 (one module is recorded and reversed directly), C(s + r, s) solves the recursion.",
-    )
-
-
-@functools.cache
-def binomial_advances_recursion() -> Derivation:
-    """Derive that splitting at an admissible j gives exactly t(n, s) = r n - C(s + r, s + 1) advances."""
-    left = (r - 1) * j - sympy.binomial(s + r - 1, s + 1)
-    right = r * (n - j) - sympy.binomial(s - 1 + r, s)
-    steps = (
-        Step(
-            j + right + left,
-            definition(
-                "advance j modules, reverse the right part (n - j modules, s - 1 slots, repetition r), then the left "
-                "part (j modules, s slots, repetition r - 1), each at its closed form"
-            ),
-        ),
-        Step(
-            r * n - sympy.binomial(s + r - 1, s) - sympy.binomial(s + r - 1, s + 1),
-            algebra("collect"),
-        ),
-        Step(
-            r * n - sympy.binomial(s + r, s + 1),
-            lemma("Pascal's rule"),
-            check=_combinatorially_equal,
-        ),
-    )
-    return Derivation(
-        claim="ckpt.binomial",
-        title="The closed form t(n, s) = r n - C(s + r, s + 1) is reached by the recursive split",
-        scope=Scope.GENERAL,
-        steps=steps,
-        symbols=(
-            ("n", "modules"),
-            ("s", "slots"),
-            ("r", "repetition number of n and s"),
-            ("j", "first checkpoint"),
-        ),
-        conclusion=(
-            "The closed form is attainable for every n, s; that it is also the minimum is Griewank's theorem, "
-            "checked against the dynamic program on instances."
-        ),
-    )
-
-
-@functools.cache
-def binomial_one_slot() -> Derivation:
-    """Derive that one slot gives memory-poor: r = n - 1 and n(n + 1)/2 forward calls."""
-    steps = (
-        Step(
-            (n - 1) * n - sympy.binomial(1 + (n - 1), 2) + n,
-            definition(
-                "t(n, 1) + n with r = n - 1, since C(1 + r, 1) = r + 1 >= n first at r = n - 1; n recordings"
-            ),
-        ),
-        Step(MEMORY_POOR_TOTAL, algebra("C(n, 2) = n(n - 1)/2"), check=_combinatorially_equal),
-    )
-    return Derivation(
-        claim="ckpt.binomial",
-        title="One slot is memory-poor: n(n + 1)/2 forward calls",
-        scope=Scope.GENERAL,
-        steps=steps,
-        symbols=(("n", "modules"),),
-        conclusion="Binomial checkpointing with the input as its only checkpoint is the memory-poor strategy.",
-    )
-
-
-def _binomial_instances_hold() -> bool:
-    max_length, max_slots = BINOMIAL_BOUND
-    for slots in range(1, max_slots + 1):
-        for length in range(1, max_length + 1):
-            counted = count(Binomial(slots).schedule(length))
-            closed = binomial_advances(length, slots)
-            if not (optimal_advances(length, slots) == closed == sum(counted.advances)):
-                return False
-            if counted.repetitions != repetition_number(length, slots):
-                return False
-    worked = count(Binomial(10).schedule(1024))
-    return (
-        math.comb(14, 10) == 1001
-        and math.comb(15, 10) == 3003
-        and repetition_number(1024, 10) == 5
-        and sum(worked.advances) == binomial_advances(1024, 10) == 5 * 1024 - math.comb(15, 11)
-    )
-
-
-@functools.cache
-def binomial_instances() -> Derivation:
-    """Check closed form = dynamic program = efx's schedule on instances, and the worked example n = 1024, s = 10."""
-    max_length, max_slots = BINOMIAL_BOUND
-    statement = (
-        rf"\forall n \le {max_length},\ 1 \le s \le {max_slots}: \ T_{{\mathrm{{DP}}}}(n, s) = r n - \binom{{s+r}}{{s+1}} "
-        r"= \text{advances of efx's schedule};\ n = 1024, s = 10: r = 5, \ 5 \cdot 1024 - \binom{15}{11} = 3755"
-    )
-    return Derivation(
-        claim="ckpt.binomial",
-        title="Dynamic program, closed form and efx's schedule agree",
-        scope=Scope.INSTANCES,
-        bound=f"every n <= {max_length} and 1 <= s <= {max_slots}, plus n = 1024 with s = 10",
-        steps=(
-            Step(
-                statement,
-                computation("exact dynamic program over (n, s) and replay of the schedule"),
-                check=lambda _p, _c: _binomial_instances_hold(),
-            ),
-        ),
-        conclusion="The repetition numbers of efx's schedules match r as well.",
-    )
-
-
-@functools.cache
-def batchnorm_twice() -> Derivation:
-    """Derive the running mean after one and after two momentum updates from 0: mu b and mu b (2 - mu)."""
-    once = mu * b
-    twice = (1 - mu) * once + mu * b
-    steps = (
-        Step(
-            twice,
-            definition(
-                r"running mean after two updates with batch mean $b$ from 0: $m \leftarrow (1 - \mu) m + \mu b$"
-            ),
-        ),
-        Step(mu * b * (2 - mu), algebra("factor")),
-        Step(
-            sympy.Rational(19, 20),
-            computation(r"$\mu = 1/10$, $b = 5$: one update gives $1/2$, two give $19/20$"),
-            check=lambda p, c: bool(
-                p.subs({mu: sympy.Rational(1, 10), b: 5}) == c
-                and once.subs({mu: sympy.Rational(1, 10), b: 5}) == sympy.Rational(1, 2)
-            ),
-        ),
-    )
-    return Derivation(
-        claim="ckpt.torch-batchnorm-twice",
-        title="A second update moves the running mean from 0.5 to 0.95",
-        scope=Scope.GENERAL,
-        steps=steps,
-        symbols=((r"\mu", "BatchNorm momentum"), ("b", "the batch mean")),
-        conclusion="A recomputation that updates the statistics again leaves 0.95, not the 0.5 of one forward pass.",
-    )
-
-
-@functools.cache
-def torch_split_instances() -> Derivation:
-    """Compute torch's split of 9 modules into 5 and 3 segments, and the stored states each needs."""
-    torch5, torch3, efx5 = (
-        count(strategy.schedule(9)).peak_stored
-        for strategy in (TorchSequential(5), TorchSequential(3), Segments(5))
-    )
-
-    def holds(_p: Any, _c: Any) -> bool:
-        return (
-            TorchSequential(5).lengths(9) == (1, 1, 1, 1, 5)
-            and Segments(5).lengths(9) == (1, 2, 2, 2, 2)
-            and (torch5, torch3, efx5) == (9, 5, 6)
-        )
-
-    statement = (
-        r"n = 9:\ \text{torch, 5 segments } [1,1,1,1,5] \to 9 \text{ states};\ \text{torch, 3 segments } [3,3,3] "
-        r"\to 5;\ \text{efx, 5 segments } [1,2,2,2,2] \to 6"
-    )
-    return Derivation(
-        claim="ckpt.torch-sequential-split",
-        title="torch's split of 9 modules: more segments, more stored states",
-        scope=Scope.INSTANCES,
-        bound="n = 9 with 3 and 5 segments",
-        steps=(
-            Step(
-                statement,
-                computation("replay of both splits' schedules, peak = k + L_last - 1"),
-                check=holds,
-            ),
-        ),
-        conclusion="torch's last segment takes the remainder and is never checkpointed, so it can be the longest by far.",
     )
