@@ -42,7 +42,7 @@ class Checkpointed(nn.Module):
             it adds a hook call per saved tensor, so it is off by default.
 
     Raises:
-        InvalidArgumentError: if ``modules`` is empty or holds a non-module, or ``strategy``
+        InvalidArgumentError: if ``modules`` is empty or contains a non-module, or ``strategy``
             is not a strategy or cannot schedule this many modules.
 
     >>> from efx.checkpointing import MemoryPoor
@@ -61,6 +61,7 @@ class Checkpointed(nn.Module):
         track_saved: bool = False,
     ) -> None:
         super().__init__()
+
         if isinstance(modules, nn.Module) and not isinstance(modules, nn.Sequential):
             raise invalid_argument(
                 "modules",
@@ -73,7 +74,7 @@ class Checkpointed(nn.Module):
             raise invalid_argument(
                 "modules",
                 items,
-                "must hold at least one module (n >= 1)",
+                "must contain at least one module (n >= 1)",
                 "pass the chain's modules",
             )
         for position, item in enumerate(items):
@@ -84,6 +85,7 @@ class Checkpointed(nn.Module):
                     "must be an nn.Module",
                     "wrap functions in a module",
                 )
+
         strategy = StoreAll() if strategy is None else strategy
         if not isinstance(strategy, Strategy):
             raise invalid_argument(
@@ -93,6 +95,7 @@ class Checkpointed(nn.Module):
                 "pass StoreAll(), MemoryPoor(), Segments() or Binomial(slots)",
             )
         strategy.schedule(len(items))  # raises now when the strategy cannot handle this length
+
         self.chain = nn.ModuleList(items)
         self.strategy = strategy
         self.preserve_rng = preserve_rng
