@@ -205,6 +205,7 @@ def _cpu_allocation_events(roots: list[Any]) -> list[tuple[int, int, int]]:
 
 
 def _peak_cuda(fn: Callable[[], T], device: torch.device) -> tuple[T, MemoryPeak]:
+    # NOTE: this path has not run on a GPU yet; its tests in tests/test_measure.py skip without CUDA.
     torch.cuda.synchronize(device)
     baseline = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
