@@ -27,6 +27,8 @@ from efx.checkpointing import MemoryPoor as MemoryPoor
 from efx.checkpointing import RecomputeMismatchError as RecomputeMismatchError
 from efx.checkpointing import Segments as Segments
 from efx.checkpointing import StoreAll as StoreAll
+from efx.measure import peak_memory as peak_memory
+from efx.measure import saved_for_backward as saved_for_backward
 
 # Low rank and truncated SVD (efx.lowrank)
 from efx.lowrank import error_ratio_to_optimum as error_ratio_to_optimum
