@@ -5,6 +5,9 @@ names below, with the same signatures and meaning; checks that need a name the m
 lacks are skipped with a reason. Each section lists the functions of one topic.
 """
 
+# Imports are grouped by topic, not sorted, so each section reads as one interface.
+# ruff: noqa: I001
+
 from __future__ import annotations
 
 # Gradient accumulation (efx.accumulation)
