@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from efx.errors import invalid_argument
-from efx.lowrank._checks import check_matrix, check_rank
+from efx.lowrank._checks import all_finite, check_matrix, check_rank
 from efx.lowrank.truncation import TruncatedSVD
 
 
@@ -60,7 +60,7 @@ def _check_test_matrix(test_matrix: object, W: torch.Tensor, k: int) -> torch.Te
             f"must have W's dtype and device ({W.dtype} on {W.device})",
             "convert it with .to(W)",
         )
-    if not bool(torch.isfinite(test_matrix).all()):
+    if not all_finite(test_matrix):
         raise invalid_argument(
             "test_matrix",
             "a matrix with NaN or infinite entries",
