@@ -36,6 +36,7 @@ from efx import (
     rank,
     tolerance,
 )
+from efx.accumulation import estimators
 from efx.data import load_digits
 from efx.errors import InvalidArgumentError
 from efx.faults import fault
@@ -44,6 +45,7 @@ F64 = torch.float64
 
 MODULES = (
     "efx.accumulation",
+    "efx.accumulation.estimators",
     "efx.checkpointing",
     "efx.measure",
     "efx.lowrank",
@@ -123,6 +125,13 @@ def _accumulation_rows() -> Iterator[BadCall]:
     )
 
     yield BadCall(
+        "efx.accumulation.section_mean_gradients",
+        "divisor=0.0",
+        lambda: ga.section_mean_gradients(model, _mse, _window(), divisor=0.0),
+        [model],
+    )
+
+    yield BadCall(
         "efx.accumulation.window_normaliser",
         "normalise='rows'",
         lambda: ga.window_normaliser(_window(), "rows"),  # type: ignore[arg-type]
@@ -175,6 +184,33 @@ def _accumulation_rows() -> Iterator[BadCall]:
     )
 
     yield from _accumulator_rows()
+    yield from _estimator_rows()
+
+
+def _estimator_rows() -> Iterator[BadCall]:
+    yield BadCall(
+        "efx.accumulation.estimators.full_batch_mean",
+        "sections=[[1], []]",
+        lambda: estimators.full_batch_mean([[1], []]),
+    )
+
+    yield BadCall(
+        "efx.accumulation.estimators.mean_of_section_means",
+        "divisor=0",
+        lambda: estimators.mean_of_section_means([[1, 2]], divisor=0),
+    )
+
+    yield BadCall(
+        "efx.accumulation.estimators.sum_over_count",
+        "divisor=0",
+        lambda: estimators.sum_over_count([[1, 2]], divisor=0),
+    )
+
+    yield BadCall(
+        "efx.accumulation.estimators.clipping_strategies",
+        "max_norm=0",
+        lambda: estimators.clipping_strategies([[3, 4]], 0),
+    )
 
 
 def _accumulator_rows() -> Iterator[BadCall]:
@@ -303,6 +339,12 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         "length=None",
         lambda: ckpt.count(list(ckpt.StoreAll().schedule(2))),
     )
+    yield BadCall(
+        "efx.checkpointing.Schedule.__init__",
+        "length=0",
+        lambda: ckpt.Schedule(0, "empty", lambda: iter(())),
+    )
+
     chain = _mlp()
     yield BadCall(
         "efx.checkpointing.Checkpointed.__init__",
@@ -388,6 +430,46 @@ def _lowrank_rows() -> Iterator[BadCall]:
     ):
         function = getattr(lowrank, name)
         yield BadCall(f"efx.lowrank.{name}", "k=-1", lambda f=function: f(S, -1), tensors=[S])
+    for name in ("relative_frobenius_error_from_spectrum", "relative_spectral_error_from_spectrum"):
+        function = getattr(lowrank, name)
+        unsorted = torch.tensor([3.0, 1.0, 2.0], dtype=F64)
+        yield BadCall(
+            f"efx.lowrank.{name}",
+            "S=[3.0, 1.0, 2.0]",
+            lambda f=function, u=unsorted: f(u, 1),
+            tensors=[unsorted],
+        )
+
+        yield BadCall(f"efx.lowrank.{name}", "k=2.5", lambda f=function: f(S, 2.5), tensors=[S])
+
+    yield BadCall(
+        "efx.lowrank.error_ratio_to_optimum",
+        "W=[[1, 2], [3, 4]]",
+        lambda: lowrank.error_ratio_to_optimum([[1, 2], [3, 4]], W, 1),
+        tensors=[W],
+    )
+
+    yield BadCall(
+        "efx.lowrank.error_ratio_to_optimum",
+        "singular_values=[1.0, 2.0, 3.0]",
+        lambda: lowrank.error_ratio_to_optimum(
+            W, W, 1, singular_values=torch.tensor([1.0, 2.0, 3.0])
+        ),
+        tensors=[W],
+    )
+
+    yield BadCall(
+        "efx.lowrank.max_relative_frobenius_error",
+        "p=4.0",
+        lambda: lowrank.max_relative_frobenius_error(4.0, 1),
+    )
+
+    yield BadCall(
+        "efx.lowrank.max_relative_frobenius_error",
+        "k=1.0",
+        lambda: lowrank.max_relative_frobenius_error(4, 1.0),
+    )
+
     yield BadCall(
         "efx.lowrank.max_relative_frobenius_error",
         "k=5",
@@ -561,10 +643,10 @@ def rows() -> list[BadCall]:
 
 
 EXEMPT = {
+    "efx.accumulation.estimators.norm": "takes any sympy vector; sympy rejects what has no norm",
     "efx.accumulation.MicroBatch": "a NamedTuple of tensors; as_micro_batches validates it where it is used",
     "efx.checkpointing.Action": "a NamedTuple that schedules yield; count() rejects bad actions with ScheduleError",
     "efx.checkpointing.Op": "an enum",
-    "efx.checkpointing.Schedule": "built by strategies from validated lengths; count() checks its actions",
     "efx.checkpointing.ScheduleCounts": "a result record that count() returns",
     "efx.checkpointing.ChainCounts": "a result record that Checkpointed returns",
     "efx.checkpointing.Strategy": "a Protocol, not called",
