@@ -35,6 +35,7 @@ from efx.measure import saved_for_backward as saved_for_backward
 
 # Low rank and truncated SVD (efx.lowrank)
 from efx.lowrank import error_ratio_to_optimum as error_ratio_to_optimum
+from efx.lowrank import frobenius_error_curve as frobenius_error_curve
 from efx.lowrank import frobenius_error_from_spectrum as frobenius_error_from_spectrum
 from efx.lowrank import low_rank_factors as low_rank_factors
 from efx.lowrank import max_relative_frobenius_error as max_relative_frobenius_error

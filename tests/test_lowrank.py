@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from efx.errors import InvalidArgumentError
 from efx.lowrank import (
     error_ratio_to_optimum,
+    frobenius_error_curve,
     frobenius_error_from_spectrum,
     low_rank_factors,
     max_relative_frobenius_error,
@@ -79,6 +80,13 @@ INVALID_CALLS = [
     ),
     ("randomized k", lambda: randomized_svd(M, 0), "k=0", "1 <= k"),
     ("randomized nan", lambda: randomized_svd(NAN, 1), "W=", "must be finite"),
+    ("randomized inf", lambda: randomized_svd(INF.repeat(3, 3), 2), "W=", "must be finite"),
+    (
+        "randomized overflow",
+        lambda: randomized_svd(torch.full((8, 8), 3e38), 2),
+        "W=",
+        "do not overflow",
+    ),
     (
         "test matrix rows",
         lambda: randomized_svd(M, 2, test_matrix=torch.ones(3, 2, dtype=torch.float64)),
@@ -298,6 +306,22 @@ def test_spectrum_functions_at_the_ends():
     )
     assert max_relative_frobenius_error(4, 0) == 1.0
     assert max_relative_frobenius_error(4, 4) == 0.0
+
+
+def test_error_curve_matches_error_at_each_k():
+    S = torch.tensor([1e3, 5.0, 5.0, 1e-4, 0.0], dtype=torch.float64)
+
+    curve = frobenius_error_curve(S)
+
+    assert curve.shape == (6,)
+    for k in range(6):
+        # Both sum the same squares, in different orders: a few roundings of the largest term.
+        assert float(curve[k]) == pytest.approx(
+            float(frobenius_error_from_spectrum(S, k)), rel=gamma(8, torch.float64), abs=0
+        )
+    assert float(frobenius_error_curve(torch.zeros(3, dtype=torch.float64)).abs().max()) == 0.0
+    with pytest.raises(InvalidArgumentError, match="non-increasing"):
+        frobenius_error_curve(torch.tensor([1.0, 2.0]))
 
 
 def test_error_ratio_is_one_for_the_truncated_svd():

@@ -77,11 +77,16 @@ def test_spectrum_functions_match_measured_errors(data, device, dtype, impl):
 
     frobenius = float(impl.frobenius_error_from_spectrum(S, k))
     spectral = float(impl.spectral_error_from_spectrum(S, k))
+    curve = impl.frobenius_error_curve(S)
 
     # One rounding of each value when sigma is stored in dtype, and a norm of p - k terms.
     tol = truncation_error_tolerance(float(torch.linalg.vector_norm(sm.sigma)), (p, p), p, dtype)
     assert frobenius == pytest.approx(float(torch.sqrt(torch.sum(sm.sigma[k:] ** 2))), abs=tol)
     assert spectral == pytest.approx(float(sm.sigma[k]) if k < p else 0.0, abs=tol)
+    assert curve.shape == (p + 1,)
+    assert float(curve[k]) == pytest.approx(
+        float(torch.sqrt(torch.sum(sm.sigma[k:] ** 2))), abs=tol
+    )
 
 
 @pytest.mark.claim("tsvd.error-monotone")

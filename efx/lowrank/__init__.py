@@ -9,7 +9,8 @@ and Frobenius norms (Eckart and Young 1936; Mirsky 1960), with errors ``sigma_{k
   its factors ``A`` (``m x k``), ``B`` (``k x n``) with ``A B = W_k``;
 - :func:`randomized_svd`: the same rank-k triplets from a randomized range finder with
   oversampling and power iterations, re-orthonormalised after every product;
-- :func:`frobenius_error_from_spectrum` and its siblings: the errors from the singular values;
+- :func:`frobenius_error_from_spectrum` and its siblings: the errors from the singular values,
+  and :func:`frobenius_error_curve` for every k at once;
 - :func:`max_relative_frobenius_error`: ``sqrt(1 - k/p)``, reached only by flat spectra;
 - :func:`error_ratio_to_optimum`: an approximation's errors over the Eckart-Young optimum;
 - :func:`truncation_error_tolerance`: how far computed errors may be from the exact ones.
@@ -19,6 +20,7 @@ from efx.lowrank.optimality import ErrorRatio, error_ratio_to_optimum
 from efx.lowrank.randomized import randomized_svd
 from efx.lowrank.rounding import svd_backward_error, truncation_error_tolerance
 from efx.lowrank.spectrum import (
+    frobenius_error_curve,
     frobenius_error_from_spectrum,
     max_relative_frobenius_error,
     relative_frobenius_error_from_spectrum,
@@ -33,6 +35,7 @@ __all__ = [
     "Split",
     "TruncatedSVD",
     "error_ratio_to_optimum",
+    "frobenius_error_curve",
     "frobenius_error_from_spectrum",
     "low_rank_factors",
     "max_relative_frobenius_error",

@@ -9,8 +9,12 @@ from efx.errors import invalid_argument
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
-def check_matrix(name: str, W: object) -> torch.Tensor:
-    """Return ``W`` if it is a finite 2-D float32 or float64 tensor; raise otherwise."""
+def check_matrix(name: str, W: object, finite: bool = True) -> torch.Tensor:
+    """Return ``W`` if it is a 2-D float32 or float64 tensor, finite unless ``finite`` is False; raise otherwise.
+
+    ``finite=False`` leaves the finiteness check to the caller, for a fast path that checks
+    its small outputs instead (see :func:`check_finite`).
+    """
     if not isinstance(W, torch.Tensor):
         raise invalid_argument(
             name, W, "must be a torch.Tensor", f"pass torch.as_tensor({name}, dtype=torch.float64)"
@@ -36,6 +40,13 @@ def check_matrix(name: str, W: object) -> torch.Tensor:
             "must have at least one row and one column",
             "pass a non-empty matrix",
         )
+    if finite:
+        check_finite(name, W)
+    return W
+
+
+def check_finite(name: str, W: torch.Tensor) -> torch.Tensor:
+    """Return ``W`` if every entry is finite; raise an invalid-argument error counting the bad entries."""
     if not all_finite(W):
         bad = int((~torch.isfinite(W)).sum())
         raise invalid_argument(

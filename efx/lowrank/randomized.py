@@ -17,10 +17,12 @@ misses part of the top k. This module orthonormalises (QR) after every product w
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import torch
 
 from efx.errors import invalid_argument
-from efx.lowrank._checks import all_finite, check_matrix, check_rank
+from efx.lowrank._checks import all_finite, check_finite, check_matrix, check_rank
 from efx.lowrank.truncation import TruncatedSVD
 
 
@@ -117,7 +119,9 @@ def randomized_svd(
     >>> [round(value, 9) for value in approx.S.tolist()]
     [5.0, 3.0]
     """
-    check_matrix("W", W)
+    # W's finiteness is checked on the small outputs below, not up front: a full pass over W
+    # would cost about as much as one of the products.
+    check_matrix("W", W, finite=False)
     check_rank(k, W)
     _check_count("oversample", oversample)
     _check_count("power_iterations", power_iterations)
@@ -136,6 +140,18 @@ def randomized_svd(
     else:
         Omega = _check_test_matrix(test_matrix, W, k)
 
+    try:
+        result = _range_finder_svd(W, k, Omega, power_iterations)
+    except torch.linalg.LinAlgError as error:  # type: ignore[attr-defined]  # not re-exported in the stubs
+        _reject_non_finite_result(W, error)
+    if not (all_finite(result.U) and all_finite(result.S) and all_finite(result.Vh)):
+        _reject_non_finite_result(W)
+    return result
+
+
+def _range_finder_svd(
+    W: torch.Tensor, k: int, Omega: torch.Tensor, power_iterations: int
+) -> TruncatedSVD:
     # Range finder: an orthonormal basis after each product keeps the small directions.
     Q = _orthonormal_basis(W @ Omega)
     for _ in range(power_iterations):
@@ -145,3 +161,16 @@ def randomized_svd(
     # Project onto the basis and take the SVD of the small matrix.
     Ub, S, Vh = torch.linalg.svd(Q.mT @ W, full_matrices=False)
     return TruncatedSVD(Q @ Ub[:, :k], S[:k], Vh[:k, :])
+
+
+def _reject_non_finite_result(W: torch.Tensor, cause: Exception | None = None) -> NoReturn:
+    # Every entry of W enters Q^T W, and 0 * inf is NaN, so a NaN or infinite entry of W always
+    # reaches the outputs; finite outputs therefore prove W finite. Non-finite outputs from a
+    # finite W mean that a product overflowed.
+    check_finite("W", W)
+    raise invalid_argument(
+        "W",
+        f"a {tuple(W.shape)} {W.dtype} matrix with largest entry {float(W.abs().max()):.3g}",
+        "must be small enough that products with W do not overflow",
+        "scale W down (the factors scale back by the same factor) or use float64",
+    ) from cause

@@ -49,6 +49,26 @@ def frobenius_error_from_spectrum(S: torch.Tensor, k: int) -> torch.Tensor:
     return error
 
 
+def frobenius_error_curve(S: torch.Tensor) -> torch.Tensor:
+    """Return ``||W - W_k||_F`` for every ``k = 0, 1, ..., len(S)`` at once (``len(S) + 1`` values).
+
+    The discarded energies are cumulative sums from the smallest singular value up, so small
+    terms are added first; dividing by ``sigma_1`` before squaring avoids overflow.
+
+    Raises:
+        InvalidArgumentError: if ``S`` is not a non-increasing, non-negative finite 1-D tensor.
+
+    >>> curve = frobenius_error_curve(torch.tensor([4.0, 2.0, 1.0], dtype=torch.float64))
+    >>> [round(value**2, 12) for value in curve.tolist()]
+    [21.0, 5.0, 1.0, 0.0]
+    """
+    check_spectrum("S", S)
+    scale = S[0] if bool(S[0] > 0) else S.new_ones(())
+    tails = torch.flip(torch.cumsum(torch.flip((S / scale) ** 2, [0]), 0), [0])
+    curve: torch.Tensor = torch.cat([tails, tails.new_zeros(1)]).sqrt() * scale
+    return curve
+
+
 def spectral_error_from_spectrum(S: torch.Tensor, k: int) -> torch.Tensor:
     """Return ``||W - W_k||_2 = sigma_{k+1}`` (0 when ``k = len(S)``) from the singular values ``S``.
 

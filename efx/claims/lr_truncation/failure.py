@@ -47,7 +47,7 @@ CLAIMS: tuple[Claim, ...] = (
         title="The failure belongs to the rank-k model, not to the algorithm",
         statement=(
             r"If $\sigma_1 = \dots = \sigma_p$, every $X$ with $\operatorname{rank} X \le k$ (a truncated SVD, a "
-            r"randomized SVD, factors $AB$ fitted by gradient descent) has $\lVert W - X\rVert_F / \lVert W\rVert_F "
+            r"randomized SVD, factors $AB$ fitted by gradient descent or alternating least squares) has $\lVert W - X\rVert_F / \lVert W\rVert_F "
             r"\ge \sqrt{1 - k/p}$, by Eckart-Young-Mirsky. A poor rank-$k$ approximation of such a matrix is a limit "
             r"of the model; only a larger $k$ helps."
         ),

@@ -104,7 +104,10 @@ IMAGE = Rubric(
                 r"blur in which edges return last."
             ),
             claim="tsvd.rank-one-stripes",
-            counterexample=r"Every $2 \times 2$ minor of $W_1$ is zero, so $W_1$ cannot show a diagonal edge.",
+            counterexample=(
+                r"Every $2 \times 2$ minor of $W_1$ is zero, so $W_1$ cannot contain a sharp diagonal step: "
+                r"the block $\begin{pmatrix}1&0\\1&1\end{pmatrix}$ across such a step has minor 1."
+            ),
             in_submitted=True,
         ),
         Mistake(

@@ -19,7 +19,18 @@ import sympy
 i, j = sympy.symbols("i j", integer=True, positive=True)
 k = sympy.Symbol("k", integer=True, nonnegative=True)
 m, n, p = sympy.symbols("m n p", integer=True, positive=True)
-sigma = sympy.Function(r"\sigma", real=True)
+
+
+class sigma(sympy.Function):  # type: ignore[misc]  # noqa: N801 -- the math name
+    """The i-th singular value ``sigma(i)``, real, printed as ``\\sigma_{i}`` in LaTeX."""
+
+    def _eval_is_real(self) -> bool:
+        return True
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        base = rf"\sigma_{{{printer._print(self.args[0])}}}"
+        return base if exp is None else rf"{base}^{{{exp}}}"
+
 
 _CANONICAL = sympy.Symbol("i", integer=True, positive=True)
 
