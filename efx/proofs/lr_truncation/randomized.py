@@ -232,6 +232,8 @@ def gaussian_expectation() -> Derivation:
             ),
             prose="$V^\\top \\Omega$ is Gaussian for orthogonal $V$, and its blocks $\\Omega_1$, $\\Omega_2$ are independent",
         ),
+        # NOTE: this expectation is cited, not derived or checked here. Only the Gaussian
+        # (Markov) check depends on it; the deterministic bound does not.
         Step(
             tail * k / (s_over - 1),
             lemma(
