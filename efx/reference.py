@@ -40,8 +40,12 @@ from efx.lowrank import frobenius_error_from_spectrum as frobenius_error_from_sp
 from efx.lowrank import low_rank_factors as low_rank_factors
 from efx.lowrank import max_relative_frobenius_error as max_relative_frobenius_error
 from efx.lowrank import randomized_svd as randomized_svd
-from efx.lowrank import relative_frobenius_error_from_spectrum as relative_frobenius_error_from_spectrum
-from efx.lowrank import relative_spectral_error_from_spectrum as relative_spectral_error_from_spectrum
+from efx.lowrank import (
+    relative_frobenius_error_from_spectrum as relative_frobenius_error_from_spectrum,
+)
+from efx.lowrank import (
+    relative_spectral_error_from_spectrum as relative_spectral_error_from_spectrum,
+)
 from efx.lowrank import spectral_error_from_spectrum as spectral_error_from_spectrum
 from efx.lowrank import truncated_svd as truncated_svd
 
