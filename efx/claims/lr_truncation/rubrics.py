@@ -201,6 +201,11 @@ FACTORS = Rubric(
                 r"the kept part of $\Sigma$ is its leading $k \times k$ block $\Sigma_k$."
             ),
             claim="tsvd.factors",
+            counterexample=(
+                r"$W = \operatorname{diag}(3, 2, 1)$, $k = 2$: $\Sigma_k = \operatorname{diag}(3, 2)$ is $2 \times 2$, "
+                r"while the first two columns of $\Sigma$ form a $3 \times 2$ block and the 0-based slice "
+                r"`Sigma[1:2, :]` is the single row $(0, 2, 0)$."
+            ),
             in_submitted=True,
         ),
         Mistake(
@@ -234,6 +239,10 @@ FACTORS = Rubric(
             wrong="The question's A is LoRA's A.",
             why="LoRA writes Delta W = B A with B tall (out x r, zero at start) and A wide; the question's tall A sits in LoRA's B position.",
             claim="tsvd.lora-notation",
+            counterexample=(
+                r"A $768 \times 768$ weight at rank $8$: the question's $A = U_8$ is $768 \times 8$, "
+                r"LoRA's $A$ is $8 \times 768$ and its $B$, the tall factor, is $768 \times 8$ and starts at zero."
+            ),
         ),
     ),
 )
