@@ -75,6 +75,7 @@ class BadCall:
         tensors: tensors whose values must be unchanged.
         gap: for a call that efx does not reject yet, what is missing. The row is then a
             strict expected failure, so it turns red once efx rejects the call.
+        message: the whole message, where a row pins the rule's and the fix's wording too.
     """
 
     target: str
@@ -83,6 +84,7 @@ class BadCall:
     watched: list[nn.Module] = field(default_factory=list)
     tensors: list[torch.Tensor] = field(default_factory=list)
     gap: str | None = None
+    message: str | None = None
 
 
 def _mlp() -> nn.Sequential:
@@ -277,7 +279,11 @@ def _checkpointing_rows() -> Iterator[BadCall]:
     )
 
     yield BadCall(
-        "efx.checkpointing.TorchSequential.__init__", "segments=0", lambda: ckpt.TorchSequential(0)
+        "efx.checkpointing.TorchSequential.__init__",
+        "segments=0",
+        lambda: ckpt.TorchSequential(0),
+        message="segments=0 is invalid: it must be an integer >= 1. "
+        "Fix: pass the number of segments.",
     )
 
     yield BadCall(
@@ -305,6 +311,14 @@ def _checkpointing_rows() -> Iterator[BadCall]:
     )
 
     yield BadCall(
+        "efx.checkpointing.torch_sequential_lengths",
+        "segments=0",
+        lambda: ckpt.torch_sequential_lengths(4, 0),
+        message="segments=0 is invalid: it must be an integer >= 1. "
+        "Fix: pass the number of segments.",
+    )
+
+    yield BadCall(
         "efx.checkpointing.sqrt_segment_count", "length=0", lambda: ckpt.sqrt_segment_count(0)
     )
 
@@ -318,6 +332,16 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         "efx.checkpointing.binomial_capacity",
         "slots=-1",
         lambda: ckpt.binomial_capacity(-1, 2),
+        message="slots=-1 is invalid: it must be an integer >= 0. "
+        "Fix: pass the number of checkpoint slots.",
+    )
+
+    yield BadCall(
+        "efx.checkpointing.binomial_capacity",
+        "repetitions=-1",
+        lambda: ckpt.binomial_capacity(2, -1),
+        message="repetitions=-1 is invalid: it must be an integer >= 0. "
+        "Fix: pass the repetition number.",
     )
 
     yield BadCall(
@@ -332,13 +356,33 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         lambda: ckpt.repetition_number(4, 0),
     )
 
-    yield BadCall("efx.checkpointing.optimal_split", "slots=0", lambda: ckpt.optimal_split(4, 0))
+    yield BadCall(
+        "efx.checkpointing.optimal_split",
+        "slots=0",
+        lambda: ckpt.optimal_split(4, 0),
+        message="slots=0 is invalid: it must be an integer >= 1. Fix: pass at least one slot.",
+    )
+
+    yield BadCall(
+        "efx.checkpointing.optimal_split",
+        "length=1",
+        lambda: ckpt.optimal_split(1, 2),
+        message="length=1 is invalid: it must be an integer >= 2. "
+        "Fix: a split needs at least two modules.",
+    )
 
     yield BadCall(
         "efx.checkpointing.count",
         "length=None",
         lambda: ckpt.count(list(ckpt.StoreAll().schedule(2))),
     )
+
+    for length in (0, True, 1.5):
+        yield BadCall(
+            "efx.checkpointing.count",
+            f"length={length!r}",
+            lambda n=length: ckpt.count([], n),
+        )
     yield BadCall(
         "efx.checkpointing.Schedule.__init__",
         "length=0",
@@ -430,17 +474,22 @@ def _lowrank_rows() -> Iterator[BadCall]:
     ):
         function = getattr(lowrank, name)
         yield BadCall(f"efx.lowrank.{name}", "k=-1", lambda f=function: f(S, -1), tensors=[S])
-    for name in ("relative_frobenius_error_from_spectrum", "relative_spectral_error_from_spectrum"):
+    for name in (
+        "frobenius_error_curve",
+        "relative_frobenius_error_from_spectrum",
+        "relative_spectral_error_from_spectrum",
+    ):
         function = getattr(lowrank, name)
         unsorted = torch.tensor([3.0, 1.0, 2.0], dtype=F64)
         yield BadCall(
             f"efx.lowrank.{name}",
             "S=[3.0, 1.0, 2.0]",
-            lambda f=function, u=unsorted: f(u, 1),
+            lambda f=function, u=unsorted: f(u) if f is lowrank.frobenius_error_curve else f(u, 1),
             tensors=[unsorted],
         )
 
-        yield BadCall(f"efx.lowrank.{name}", "k=2.5", lambda f=function: f(S, 2.5), tensors=[S])
+        if name != "frobenius_error_curve":  # the curve takes no k
+            yield BadCall(f"efx.lowrank.{name}", "k=2.5", lambda f=function: f(S, 2.5), tensors=[S])
 
     yield BadCall(
         "efx.lowrank.error_ratio_to_optimum",
@@ -579,6 +628,13 @@ def _lora_rows() -> Iterator[BadCall]:
         "efx.lora.LoRALinear.forward",
         "x=(2, 5)",
         lambda: layer(torch.ones(2, 5, dtype=F64)),
+        [layer],
+    )
+
+    yield BadCall(
+        "efx.lora.LoRALinear.forward",
+        "x=()",
+        lambda: layer(torch.tensor(1.0, dtype=F64)),
         [layer],
     )
 
@@ -762,6 +818,8 @@ def test_bad_input_raises_and_changes_nothing(index: int) -> None:
 
     message = str(raised.value)
     assert row.expected in message, f"message does not show {row.expected!r}: {message}"
+    if row.message is not None:
+        assert message == row.message
     assert " is invalid: it " in message, message
     assert "Fix: " in message, message
     after = _snapshot(row)

@@ -25,7 +25,17 @@ from efx.accumulation.estimators import (
     mean_of_section_means,
     sum_over_count,
 )
-from efx.checkpointing import Binomial, MemoryPoor, Segments, StoreAll, TorchSequential
+from efx.checkpointing import (
+    Action,
+    Binomial,
+    MemoryPoor,
+    Op,
+    ScheduleError,
+    Segments,
+    StoreAll,
+    TorchSequential,
+    count,
+)
 from efx.lora import LoRALinear
 from efx.lowrank import (
     error_ratio_to_optimum,
@@ -164,6 +174,45 @@ def test_randomized_svd_defaults():
     assert not torch.equal(default.S, other.S)
 
 
+@pytest.mark.parametrize("shape", [(4, 30), (30, 4), (20, 18)])
+def test_randomized_svd_draws_its_sample_size(shape):
+    # l = min(k + oversample, m, n) Gaussian columns from the generator: the same draw passed
+    # as test_matrix gives the same result, bit for bit.
+    W = _matrix(*shape)
+    rows, cols = shape
+    columns = min(2 + 10, rows, cols)
+
+    drawn = randomized_svd(W, 2, generator=torch.Generator().manual_seed(7))
+    Omega = torch.randn(cols, columns, generator=torch.Generator().manual_seed(7), dtype=F64)
+    given = randomized_svd(W, 2, test_matrix=Omega)
+
+    for got, want in zip(drawn, given, strict=True):
+        assert torch.equal(got, want)
+
+
+def test_randomized_svd_global_generator():
+    W = _matrix(20, 18)
+
+    torch.manual_seed(11)
+    first = randomized_svd(W, 3)
+    torch.manual_seed(11)
+    second = randomized_svd(W, 3, generator=torch.default_generator)
+
+    assert torch.equal(first.S, second.S)
+
+
+def test_factors_default_split_is_left():
+    W = _matrix()
+    svd = truncated_svd(W, 3)
+
+    A, B = svd.factors()
+    A_left, B_left = svd.factors("left")
+
+    assert torch.equal(A, A_left)
+    assert torch.equal(B, B_left)
+    assert torch.equal(A, svd.U)
+
+
 # efx.checkpointing: names that tables and messages print.
 
 
@@ -189,6 +238,16 @@ def test_strategy_repr_and_schedule_name(strategy, text, name):
 # efx.lora: state after unmerge.
 
 
+def test_lora_accepts_one_sample_vector():
+    torch.manual_seed(3)
+    layer = LoRALinear(nn.Linear(4, 3).to(F64), 2, 4.0).eval()
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(4, dtype=F64)
+
+    assert torch.equal(layer(x), layer(x.unsqueeze(0)).squeeze(0))
+
+
 def test_unmerge_clears_merged_state():
     torch.manual_seed(2)
     layer = LoRALinear(nn.Linear(4, 3).to(F64), 2, 4.0).eval()
@@ -201,3 +260,114 @@ def test_unmerge_clears_merged_state():
     assert layer.merged is False
     layer.merge()  # a merge after an unmerge is allowed
     assert layer.merged is True
+
+
+# efx.checkpointing.count: the replay of a schedule on state indices.
+
+ADVANCE, TAPE, STORE, RESTORE, FREE, REVERSE = (
+    Op.ADVANCE,
+    Op.TAPE,
+    Op.STORE,
+    Op.RESTORE,
+    Op.FREE,
+    Op.REVERSE,
+)
+
+
+def _actions(*pairs: tuple[Op, int]) -> list[Action]:
+    return [Action(op, index) for op, index in pairs]
+
+
+def test_count_two_level_schedule():
+    # Four modules, checkpoint a_0, then a_1 in the backward pass. Held states: a_0 and the
+    # tape of a_3 in the forward pass (2), then a_0, a_1 and the tape of a_2 (3). Module 0
+    # advances twice and tapes once, module 1 likewise, module 2 advances once and tapes once.
+    schedule = _actions(
+        (STORE, 0), (ADVANCE, 0), (ADVANCE, 1), (ADVANCE, 2), (TAPE, 3), (REVERSE, 3),
+        (RESTORE, 0), (ADVANCE, 0), (STORE, 1), (ADVANCE, 1), (TAPE, 2), (REVERSE, 2),
+        (RESTORE, 1), (TAPE, 1), (REVERSE, 1), (FREE, 1),
+        (RESTORE, 0), (TAPE, 0), (REVERSE, 0), (FREE, 0),
+    )  # fmt: skip
+
+    counts = count(schedule, 4)
+
+    assert counts.length == 4
+    assert counts.forward_calls == (3, 3, 2, 1)
+    assert counts.advances == (2, 2, 1, 0)
+    assert counts.repetitions == 2
+    assert counts.peak_stored == 3
+    assert counts.forward_phase_peak == 2
+
+
+def test_count_restored_state_starts_new_run():
+    # Taping module 1 from the restored a_1 starts a run of its own, so module 1 is reversed
+    # before module 0's run; joining the two runs would make "reverse 1" illegal.
+    schedule = _actions(
+        (TAPE, 0), (STORE, 1), (RESTORE, 1), (TAPE, 1), (REVERSE, 1), (REVERSE, 0), (FREE, 1)
+    )
+
+    counts = count(schedule, 2)
+
+    assert counts.forward_calls == (1, 1)
+    assert counts.advances == (0, 0)
+    assert counts.peak_stored == 2
+
+
+def test_count_store_all_single_module():
+    counts = count(StoreAll().schedule(1))
+
+    assert counts.length == 1
+    assert counts.forward_calls == (1,)
+    assert counts.advances == (0,)
+    assert counts.peak_stored == counts.forward_phase_peak == 1
+
+
+@pytest.mark.parametrize(
+    ("actions", "length", "message"),
+    [
+        (
+            [(ADVANCE, 1)],
+            2,
+            "action 0 (advance 1) is illegal: the working state is a_0, not the input a_1",
+        ),
+        (
+            [(ADVANCE, 0), (ADVANCE, 1)],
+            1,
+            "action 1 (advance 1) is illegal: the working state is a_1, not the input a_1",
+        ),
+        (
+            [(STORE, 0), (STORE, 0)],
+            1,
+            "action 1 (store 0) is illegal: only the working state a_0 can be stored, once",
+        ),
+        ([(RESTORE, 0)], 1, "action 0 (restore 0) is illegal: a_0 is not a stored checkpoint"),
+        ([(FREE, 0)], 1, "action 0 (free 0) is illegal: a_0 is not a stored checkpoint"),
+        (
+            [(TAPE, 0), (ADVANCE, 1), (REVERSE, 0)],
+            2,
+            "action 2 (reverse 0) is illegal: the first reverse needs the recorded output a_n",
+        ),
+        (
+            [(TAPE, 0), (TAPE, 1), (REVERSE, 1)],
+            2,
+            "action 2 (reverse 1) is illegal: the last recorded run must start at 1 and end at "
+            "a_2, whose gradient is known",
+        ),
+        (
+            [(TAPE, 0)],
+            1,
+            "the schedule ends before the backward pass reaches a_0 (gradient known at a_None, "
+            "0 of 1 modules reversed)",
+        ),
+        (
+            [(STORE, 0), (TAPE, 0), (REVERSE, 0)],
+            1,
+            "the schedule ends with checkpoints still stored: [0]",
+        ),
+    ],
+)
+def test_count_rejects_illegal_schedule(actions, length, message):
+    with pytest.raises(ScheduleError) as raised:
+        count(_actions(*actions), length)
+
+    assert str(raised.value) == message
