@@ -13,7 +13,7 @@ import random
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -145,9 +145,10 @@ def test_dropout_masks_replayed(device, dtype, impl, data):
         torch.manual_seed(spec.seed)
         _loss(impl.Checkpointed(fresh, unchecked, preserve_rng=False)(x)).backward()
 
-    assert any(not torch.equal(a, b) for a, b in zip(_grads(plain), _grads(fresh), strict=True)), (
-        "new masks gave the same gradients: the check cannot see a missing replay"
-    )
+    # An example where fresh masks leave every gradient unchanged (all dropout in the segment
+    # that is not recomputed, or dead units upstream) cannot tell replay from no replay, so it
+    # is discarded; Hypothesis fails the test if too many are.
+    assume(any(not torch.equal(a, b) for a, b in zip(_grads(plain), _grads(fresh), strict=True)))
     _assert_same_grads(plain, replayed)
     assert torch.equal(state_plain, state_replayed)
 
@@ -217,12 +218,14 @@ def test_irreproducible_segment_is_rejected(device, impl, data):
     spec = data.draw(chain_specs(max_depth=5, batchnorm=True, min_batch=2), label="chain")
     chain: list[nn.Module] = list(build_chain(spec, dtype, device))
     segments = data.draw(st.integers(2, len(chain) + 1), label="segments")
-    # The first segment is never the last one, so the noisy module placed in it is recomputed.
-    first_length = (len(chain) + 1) // segments
-    position = data.draw(st.integers(0, first_length - 1), label="noise position")
+    strategy = impl.Segments(segments)
+    # The noisy module ends the first segment, which is never the last one: its output is the
+    # stored checkpoint that the recomputation is compared with. Placed earlier, a later
+    # module can hide the noise (BatchNorm over two values maps any pair to -1 and 1).
+    position = strategy.lengths(len(chain) + 1)[0] - 1
     chain.insert(position, _PythonNoise())
     note(f"noise at module {position} of {len(chain)}, {segments} segments")
-    model = impl.Checkpointed(chain, impl.Segments(segments))
+    model = impl.Checkpointed(chain, strategy)
     for parameter in model.parameters():
         parameter.grad = torch.full_like(parameter, 7.0)
     before_grads = [p.grad.clone() for p in model.parameters()]
