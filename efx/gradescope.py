@@ -120,9 +120,15 @@ def gradescope_results(
             continue
         status = claim_status(dict(report), claim.id)
         ran = [check for check in status.checks if check["outcome"] != "skipped"]
-        passed = status.state == "passed"
-        if status.state == "not run":
-            summary = "Not checked: no check of this claim ran, so it scores 0."
+        # A claim scores only when a check that called the student's code ran: its sympy
+        # derivations and worked examples pass whatever the module defines.
+        called = [check for check in ran if check.get("uses_impl")]
+        passed = status.state == "passed" and (bool(called) or not _checks_implementation(claim))
+        if status.state == "not run" or (status.state == "passed" and not passed):
+            summary = (
+                "Not checked: no check of this claim called the implementation "
+                "(its functions are missing, so those checks were skipped); it scores 0."
+            )
         elif passed:
             summary = f"Passed: {len(ran)} check(s) ran and passed."
         else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import time
 from collections.abc import Generator
 from pathlib import Path
 from types import ModuleType
@@ -49,9 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--efx-report",
-        default=os.environ.get("EFX_REPORT", str(run_report.DEFAULT_REPORT)),
+        default=os.environ.get("EFX_REPORT"),
         metavar="PATH",
-        help="where to write the run report (JSON); the site reads reports/verify.json",
+        help=(
+            "where to write the run report (JSON). Default: reports/verify.json, which the site "
+            "reads, for a full run of efx's own functions; reports/verify-partial.json when "
+            "--claim or a narrower selection ran; reports/verify-impl-MODULE.json with --impl"
+        ),
     )
 
 
@@ -61,6 +64,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_RECORDS] = []
     config.stash[_IMPL] = config.getoption("--impl")
+    if config.stash[_IMPL] != run_report.REFERENCE_IMPLEMENTATION:
+        try:
+            importlib.import_module(config.stash[_IMPL])
+        except ImportError as error:
+            raise pytest.UsageError(
+                f"--impl {config.stash[_IMPL]}: cannot import it ({error}). Pass an importable "
+                "module path; a module in the current folder needs PYTHONPATH=. on the command line."
+            ) from error
     config.stash[_COLLECTED] = {}
     config.stash[_FILES] = set()
 
@@ -204,6 +215,7 @@ def pytest_runtest_makereport(
                 dtype=_name(values.get("dtype")),
                 device=_name(values.get("device")),
                 message=_skip_reason(report),
+                uses_impl="impl" in getattr(item, "fixturenames", ()),
             )
         )
     return report
@@ -235,18 +247,33 @@ def _describe_claims(ids: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def _report_path(config: pytest.Config) -> Path:
+    explicit = config.getoption("--efx-report")
+    if explicit:
+        return Path(explicit)
+    implementation = config.stash[_IMPL]
+    if implementation != run_report.REFERENCE_IMPLEMENTATION:
+        return run_report.DEFAULT_REPORT.with_name(f"verify-impl-{implementation}.json")
+    verify_dir = run_report.PROJECT_DIR / "verify"
+    every_file = {str(p) for p in verify_dir.glob("test_*.py")}
+    full_run = not config.getoption("--claim") and every_file <= collected_files(config)
+    if full_run and not config.getoption("keyword") and config.getoption("markexpr") == "not slow":
+        return run_report.DEFAULT_REPORT
+    # A narrower run must not replace the report the site shows for the whole suite.
+    return run_report.DEFAULT_REPORT.with_name("verify-partial.json")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     records = session.config.stash[_RECORDS]
     if not records or hasattr(session.config, "workerinput"):
         return
-    started = time.perf_counter()
     profile = os.environ.get("HYPOTHESIS_PROFILE", "dev")
     data = run_report.build_report(records, session.config.stash[_IMPL], profile)
-    path = Path(session.config.getoption("--efx-report"))
+    path = _report_path(session.config)
     run_report.write_report(data, path)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        count = len(data["claims"])
         reporter.write_line(
-            f"efx: report of {len(data['claims'])} claims written to {path} "
-            f"({time.perf_counter() - started:.1f} s)"
+            f"efx: report of {count} claim{'s' if count != 1 else ''} written to {path}"
         )

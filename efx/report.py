@@ -90,7 +90,11 @@ def environment() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class CheckRecord:
-    """One check (a pytest item) of one or more claims, as it ran."""
+    """One check (a pytest item) of one or more claims, as it ran.
+
+    ``uses_impl`` is True when the check called the implementation under test (it took the
+    ``impl`` fixture); sympy derivations and worked examples do not.
+    """
 
     nodeid: str
     claims: tuple[str, ...]
@@ -100,6 +104,7 @@ class CheckRecord:
     dtype: str | None = None
     device: str | None = None
     message: str = ""
+    uses_impl: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict."""
@@ -112,6 +117,7 @@ class CheckRecord:
             "dtype": self.dtype,
             "device": self.device,
             "message": self.message,
+            "uses_impl": self.uses_impl,
         }
 
 

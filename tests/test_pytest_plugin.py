@@ -124,3 +124,43 @@ def test_impl_option_skips_missing_functions(pytester):
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*implementation student does not define triple*"])
     assert _report(pytester)["implementation"] == "student"
+
+
+def test_narrow_run_does_not_replace_the_site_report(project, monkeypatch, tmp_path):
+    from efx import report
+
+    monkeypatch.setattr(report, "DEFAULT_REPORT", tmp_path / "verify.json")
+
+    project.runpytest("--claim", "ga.loss-identity", "-p", "no:cacheprovider")
+    project.runpytest("--impl", "efx.reference", "-k", "property", "-p", "no:cacheprovider")
+
+    assert not (tmp_path / "verify.json").exists()
+    assert (tmp_path / "verify-partial.json").exists()
+
+
+def test_unimportable_impl_stops_before_running(project):
+    result = project.runpytest("--impl", "no_such_module", "-p", "no:cacheprovider")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--impl no_such_module: cannot import it*PYTHONPATH=.*"])
+
+
+def test_report_marks_checks_that_call_the_implementation(pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        test_calls=(
+            "import pytest\n"
+            "@pytest.mark.claim('ga.loss-identity')\n"
+            "def test_with_impl(impl):\n    pass\n"
+            "@pytest.mark.claim('ga.loss-identity')\n"
+            "def test_without_impl():\n    pass\n"
+        )
+    )
+
+    pytester.runpytest("--efx-report=report.json", "-p", "no:cacheprovider")
+
+    checks = _report(pytester)["claims"]["ga.loss-identity"]["checks"]
+    assert {c["nodeid"].split("::")[1]: c["uses_impl"] for c in checks} == {
+        "test_with_impl": True,
+        "test_without_impl": False,
+    }
