@@ -93,3 +93,16 @@ def test_failing_derivation_fails_the_build(tmp_path, monkeypatch):
 
     with pytest.raises(PluginError, match="derivation failed"):
         _page("[[claim ga.loss-identity]]\n", tmp_path)
+
+
+def test_claim_link_as_url_for_exec_blocks():
+    from efx.site.render import claim_link
+
+    def href(page: str) -> str:
+        return (
+            claim_link("ga.clip-once", page, None, None, as_url=True).split("](")[1].split(" ")[0]
+        )
+
+    assert href("faults.md") == "../accumulation/#ga.clip-once"
+    assert href("index.md") == "accumulation/#ga.clip-once"
+    assert href("accumulation.md") == "#ga.clip-once"

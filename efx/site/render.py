@@ -40,15 +40,33 @@ def _table_math(latex: str) -> str:
 
 
 def claim_link(
-    claim_id: str, from_page: str, report: dict[str, Any] | None, current_hash: str | None
+    claim_id: str,
+    from_page: str,
+    report: dict[str, Any] | None,
+    current_hash: str | None,
+    as_url: bool = False,
 ) -> str:
-    """Return an inline link to a claim, with its status mark; unknown ids raise KeyError."""
+    """Return an inline link to a claim, with its status mark; unknown ids raise KeyError.
+
+    The link names the target's Markdown file, which MkDocs rewrites to a URL. Markdown printed
+    by a markdown-exec block is not rewritten, so such blocks pass ``as_url=True`` to get the
+    built site's URL (``../accumulation/#id`` from ``faults.md``) instead.
+    """
     claim = registry().claim(claim_id)
     target = registry().question(claim.question).page
-    relative = posixpath.relpath(target, posixpath.dirname(from_page) or ".")
+    if as_url:
+        relative = posixpath.relpath(_page_dir(target), _page_dir(from_page)) + "/"
+    else:
+        relative = posixpath.relpath(target, posixpath.dirname(from_page) or ".")
     href = ("" if target == from_page else relative) + f"#{claim.id}"
     status = claim_status(report, claim.id, current_hash)
     return f'{_STATE_MARK[status.state]} [`{claim.id}`]({href} "{html.escape(claim.title)}: {status.label}")'
+
+
+def _page_dir(page: str) -> str:
+    # MkDocs' directory URLs serve accumulation.md as accumulation/ and index.md as the root.
+    stem = page.removesuffix(".md")
+    return "." if stem == "index" else stem
 
 
 def render_derivation(derivation: Derivation, results: tuple[StepResult, ...]) -> str:
