@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -139,6 +140,25 @@ def _accumulation_rows() -> Iterator[BadCall]:
         lambda: ga.window_normaliser(_window(), "rows"),  # type: ignore[arg-type]
     )
 
+    yield BadCall(
+        "efx.accumulation.window_normaliser",
+        "micro_batches[0].targets=(1,)",
+        lambda: ga.window_normaliser([(torch.tensor(1.0), torch.zeros(1))]),
+    )
+
+    yield BadCall(
+        "efx.accumulation.window_normaliser",
+        "micro_batches[0].targets=()",
+        lambda: ga.window_normaliser([(torch.zeros(2, 1), torch.tensor(1.0))]),
+    )
+
+    yield BadCall(
+        "efx.accumulation.accumulated_gradients",
+        "normaliser=2.5",
+        lambda: ga.accumulated_gradients(model, _mse, _window(), normaliser=2.5),  # type: ignore[arg-type]
+        [model],
+    )
+
     yield BadCall("efx.accumulation.global_count", "local=-1", lambda: ga.global_count(-1))
     losses = torch.ones(3, dtype=F64)
     batch = ga.MicroBatch(torch.zeros(2, 3), torch.zeros(2))
@@ -147,6 +167,17 @@ def _accumulation_rows() -> Iterator[BadCall]:
         "losses='a tensor of shape (3,)'",
         lambda: ga.summed_loss(losses, batch, "samples", "losses"),
         tensors=[losses],
+    )
+
+    # Five infinite losses: the message shows the first four.
+    overflowing = torch.tensor([math.inf] * 5 + [1.0])
+    yield BadCall(
+        "efx.accumulation.summed_loss",
+        "losses='losses containing [inf, inf, inf, inf]'",
+        lambda: ga.summed_loss(
+            overflowing, ga.MicroBatch(torch.zeros(6, 1), torch.zeros(6)), "samples", "losses"
+        ),
+        tensors=[overflowing],
     )
 
     yield BadCall("efx.accumulation.total_norm", "gradients=[]", lambda: ga.total_norm([]))
@@ -243,6 +274,21 @@ def _accumulator_rows() -> Iterator[BadCall]:
         lambda: waiting.backward(reduced),
         [backward_model],
     )
+
+    per_output = _mse(backward_model(x), y).unsqueeze(-1).expand(3, 2)
+    yield BadCall(
+        "efx.accumulation.GradientAccumulator.backward",
+        "losses='a tensor of shape (3, 2)'",
+        lambda: waiting.backward(per_output),
+        [backward_model],
+    )
+
+    yield BadCall(
+        "efx.accumulation.GradientAccumulator.begin",
+        "total=2.5",
+        lambda: accumulator.begin(total=2.5),  # type: ignore[arg-type]
+        [begun],
+    )
     stepped = _with_grads(_mlp())
     fresh = ga.GradientAccumulator(stepped.parameters(), torch.optim.SGD(stepped.parameters()))
     yield BadCall(
@@ -257,7 +303,18 @@ def _checkpointing_rows() -> Iterator[BadCall]:
     yield BadCall("efx.checkpointing.Binomial.__init__", "slots=0", lambda: ckpt.Binomial(0))
 
     yield BadCall(
-        "efx.checkpointing.Binomial.schedule", "length=0", lambda: ckpt.Binomial(2).schedule(0)
+        "efx.checkpointing.Binomial.__init__",
+        "slots=1.5",
+        lambda: ckpt.Binomial(1.5),  # type: ignore[arg-type]
+        message="slots=1.5 is invalid: it must be an integer >= 1. "
+        "Fix: pass at least one slot; the chain's input takes one.",
+    )
+
+    yield BadCall(
+        "efx.checkpointing.Binomial.schedule",
+        "length=0",
+        lambda: ckpt.Binomial(2).schedule(0),
+        message="length=0 is invalid: it must be an integer >= 1. Fix: pass a chain with modules.",
     )
 
     yield BadCall(
@@ -354,6 +411,15 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         "efx.checkpointing.repetition_number",
         "slots=0",
         lambda: ckpt.repetition_number(4, 0),
+        message="slots=0 is invalid: it must be an integer >= 1. "
+        "Fix: pass at least one slot, for the chain's input.",
+    )
+
+    yield BadCall(
+        "efx.checkpointing.repetition_number",
+        "length=0",
+        lambda: ckpt.repetition_number(0, 1),
+        message="length=0 is invalid: it must be an integer >= 1. Fix: pass the number of modules.",
     )
 
     yield BadCall(
@@ -377,7 +443,7 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         lambda: ckpt.count(list(ckpt.StoreAll().schedule(2))),
     )
 
-    for length in (0, True, 1.5):
+    for length in (-1, True, 1.5):
         yield BadCall(
             "efx.checkpointing.count",
             f"length={length!r}",

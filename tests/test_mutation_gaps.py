@@ -11,6 +11,7 @@ can tell apart from the original are listed with the reason in docs/mutation.md 
 from __future__ import annotations
 
 import inspect
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -35,6 +36,7 @@ from efx.checkpointing import (
     StoreAll,
     TorchSequential,
     count,
+    sqrt_segment_count,
 )
 from efx.lora import LoRALinear
 from efx.lowrank import (
@@ -371,3 +373,45 @@ def test_count_rejects_illegal_schedule(actions, length, message):
         count(_actions(*actions), length)
 
     assert str(raised.value) == message
+
+
+def _pairs(schedule) -> list[tuple[str, int]]:
+    return [(action.op.value, action.target) for action in schedule]
+
+
+def test_binomial_one_slot_is_memory_poor():
+    # One slot holds only a_0: advance to the last module, tape and reverse it, restore a_0,
+    # and repeat one module shorter (traced by hand from the cost model).
+    expected = [
+        ("store", 0), ("advance", 0), ("advance", 1), ("tape", 2), ("reverse", 2),
+        ("restore", 0), ("advance", 0), ("tape", 1), ("reverse", 1),
+        ("restore", 0), ("tape", 0), ("reverse", 0), ("free", 0),
+    ]  # fmt: skip
+
+    assert _pairs(Binomial(1).schedule(3)) == expected
+    assert _pairs(MemoryPoor().schedule(3)) == expected
+    assert _pairs(Binomial(1).schedule(2)) == [
+        ("store", 0), ("advance", 0), ("tape", 1), ("reverse", 1),
+        ("restore", 0), ("tape", 0), ("reverse", 0), ("free", 0),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 4])
+def test_binomial_has_no_redundant_actions(slots):
+    # A checkpoint is restored only after the working state moved away from it. Inside the
+    # chain, a state that is taped at once is not stored first (the schedule always stores
+    # the chain's input a_0, even for one module).
+    for length in range(1, 16):
+        pairs = _pairs(Binomial(slots).schedule(length))
+        for before, after in itertools.pairwise(pairs):
+            assert not (before[0] == "store" and after == ("restore", before[1])), (length, pairs)
+            if before[1] > 0:
+                assert not (before[0] == "store" and after == ("tape", before[1])), (length, pairs)
+
+
+def test_sqrt_segment_count_is_smallest_minimiser():
+    # The smallest k that minimises k + ceil(n / k), by brute force over every k.
+    for length in range(1, 300):
+        costs = {k: k + -(-length // k) for k in range(1, length + 1)}
+        best = min(costs.values())
+        assert sqrt_segment_count(length) == min(k for k, c in costs.items() if c == best), length
