@@ -19,7 +19,13 @@ import sympy
 import torch
 from torch import nn
 
-from efx.accumulation import section_mean_gradients
+from efx.accumulation import (
+    GradientAccumulator,
+    accumulated_gradients,
+    clip_accumulated,
+    clip_coefficient,
+    section_mean_gradients,
+)
 from efx.accumulation.estimators import (
     clipping_strategies,
     full_batch_mean,
@@ -122,6 +128,71 @@ def test_clipping_strategies_single_gradient():
     assert result["running"] == expected
     assert result["each"] == expected
     assert full_batch_mean([[1, 2]]) == Fraction(3, 2)
+
+
+def _token_window() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 3, 3, generator=generator, dtype=F64)
+    y = torch.randn(3, 3, 2, generator=generator, dtype=F64)
+    mask = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
+    return [(x[:2], y[:2], mask[:2]), (x[2:], y[2:], mask[2:])]
+
+
+def test_samples_mode_ignores_mask():
+    torch.manual_seed(5)
+    model = nn.Linear(3, 2).to(F64)
+    window = _token_window()
+
+    def sample_losses(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return ((outputs - targets) ** 2).mean(dim=(-2, -1))
+
+    with_mask = accumulated_gradients(model, sample_losses, window, "samples")
+    without = accumulated_gradients(model, sample_losses, [(x, y) for x, y, _ in window])
+
+    for name, got in with_mask.items():
+        assert torch.equal(got, without[name])
+
+
+def test_accumulator_counts_tokens_in_one_process():
+    # normalise="tokens": begin() counts the masks' valid tokens, backward() adds each
+    # micro-batch's count, and step() finds the window complete (no EfxWarning).
+    torch.manual_seed(6)
+    model = nn.Linear(3, 2).to(F64)
+    window = _token_window()
+    expected = accumulated_gradients(model, _mse, window, "tokens")
+
+    accumulator = GradientAccumulator(model.parameters(), normalise="tokens")
+    assert accumulator.begin(window) == 6  # 2 + 1 valid tokens, then 3
+    for x, y, mask in window:
+        accumulator.backward(_mse(model(x), y), mask)
+    assert accumulator.counted == 6
+    accumulator.step()
+
+    for name, parameter in model.named_parameters():
+        # Both sum the same 6 token terms in the same micro-batch order.
+        assert torch.allclose(
+            parameter.grad,
+            expected[name],
+            rtol=0,
+            atol=gamma(16, F64) * float(expected[name].abs().max()),
+        )
+
+
+def test_accumulator_window_of_one():
+    model = nn.Linear(3, 1).to(F64)
+    accumulator = GradientAccumulator(model.parameters())
+
+    assert accumulator.begin(total=1) == 1
+
+
+def test_clip_zero_gradient():
+    zero = {"w": torch.zeros(3, dtype=F64)}
+
+    clipped, norm = clip_accumulated(zero, 1.0)
+
+    assert float(clip_coefficient(torch.tensor(0.0, dtype=F64), 1.0)) == 1.0
+    assert norm == 0.0
+    assert torch.equal(clipped["w"], zero["w"])
 
 
 # efx.lowrank: the error ratio, the spectrum ratios, randomized defaults.
