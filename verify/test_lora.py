@@ -21,7 +21,7 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -291,9 +291,11 @@ def test_merge_keeps_eval_outputs(device, dtype, impl, case, dropout):
     tolerance = 2 * gamma(case.in_features + case.r + 3, dtype) * magnitude
     assert bool(((merged.to(F64) - unmerged.to(F64)).abs() <= tolerance).all())
 
-    # Negative control: dropping the update (or merging a wrong one) moves the output beyond the bound.
+    # Negative control: dropping the update moves the output beyond the bound. A drawn update
+    # that cancels to within rounding on every output cannot show this; such an example is
+    # discarded (Hypothesis fails the test if too many are).
     base_only = original(X).detach().to(F64)
-    assert bool(((unmerged.to(F64) - base_only).abs() > tolerance).any())
+    assume(bool(((unmerged.to(F64) - base_only).abs() > tolerance).any()))
 
 
 @pytest.mark.claim("lora.merge-equivalence")
