@@ -10,6 +10,7 @@ can tell apart from the original are listed with the reason in docs/mutation.md 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 from fractions import Fraction
@@ -35,8 +36,10 @@ from efx.accumulation.estimators import (
 from efx.checkpointing import (
     Action,
     Binomial,
+    Checkpointed,
     MemoryPoor,
     Op,
+    Schedule,
     ScheduleError,
     Segments,
     StoreAll,
@@ -44,6 +47,7 @@ from efx.checkpointing import (
     count,
     sqrt_segment_count,
 )
+from efx.errors import EfxError
 from efx.lora import LoRALinear
 from efx.lowrank import (
     error_ratio_to_optimum,
@@ -486,3 +490,93 @@ def test_sqrt_segment_count_is_smallest_minimiser():
         costs = {k: k + -(-length // k) for k in range(1, length + 1)}
         best = min(costs.values())
         assert sqrt_segment_count(length) == min(k for k, c in costs.items() if c == best), length
+
+
+# efx.checkpointing.Checkpointed: the executor's own checks of a schedule, and odd modules.
+
+
+class _Scripted:
+    """A strategy that returns fixed actions, legal or not."""
+
+    name = "scripted"
+
+    def __init__(self, *pairs: tuple[Op, int]) -> None:
+        self.actions = _actions(*pairs)
+
+    def schedule(self, length: int) -> Schedule:
+        return Schedule(length, self.name, lambda: iter(self.actions))
+
+
+def _two_linear() -> nn.Sequential:
+    torch.manual_seed(7)
+    return nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2)).to(F64)
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        ([(TAPE, 0), (TAPE, 1)], "must record the chain's output before its first reverse"),
+        ([(TAPE, 0), (REVERSE, 0)], "must record the chain's output before its first reverse"),
+        ([(STORE, 1)], "store 1: the working state is a_0"),
+        ([(STORE, 0), (STORE, 0)], "store 0: the working state is a_0"),
+        ([(RESTORE, 1)], "restore 1: a_1 is not a stored checkpoint"),
+        ([(FREE, 0)], "free 0: a_0 is not a stored checkpoint"),
+        ([(TAPE, 1)], "module 1 needs a_1 but the working state is a_0"),
+        (
+            [(TAPE, 0), (TAPE, 1), (REVERSE, 1)],
+            "reverse 1: the last recorded run does not start at module 1",
+        ),
+        (
+            [(STORE, 0), (TAPE, 0), (TAPE, 1), (REVERSE, 0)],
+            "the schedule of scripted ends before reversing the chain",
+        ),
+    ],
+)
+def test_checkpointed_rejects_illegal_schedule(actions, message):
+    chain = _two_linear()
+    x = torch.randn(4, 3, dtype=F64)
+
+    with pytest.raises(ScheduleError, match=message):
+        Checkpointed(chain, _Scripted(*actions))(x).sum().backward()
+
+
+def test_checkpointed_restored_state_starts_new_recording():
+    # The legal schedule of test_count_restored_state_starts_new_run, run on tensors.
+    chain = _two_linear()
+    twin = _two_linear()
+    x = torch.randn(4, 3, dtype=F64)
+    scripted = _Scripted(
+        (TAPE, 0), (STORE, 1), (RESTORE, 1), (TAPE, 1), (REVERSE, 1), (REVERSE, 0), (FREE, 1)
+    )
+
+    chain(x).sum().backward()
+    Checkpointed(twin, scripted)(x).sum().backward()
+
+    for expected, actual in zip(chain.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(expected.grad, actual.grad)
+
+
+@pytest.mark.parametrize("strategy", [MemoryPoor(), Segments(2), Binomial(2)])
+def test_checkpointed_identity_modules(strategy):
+    # nn.Identity returns its input: a recorded run whose output has no graph of its own.
+    torch.manual_seed(8)
+    plain = nn.Sequential(nn.Identity(), nn.Linear(3, 3), nn.Identity(), nn.Tanh()).to(F64)
+    twin = copy.deepcopy(plain)
+    x_plain = torch.randn(4, 3, dtype=F64, requires_grad=True)
+    x = x_plain.detach().clone().requires_grad_(True)
+
+    plain(x_plain).pow(2).sum().backward()
+    Checkpointed(twin, strategy)(x).pow(2).sum().backward()
+
+    for expected, parameter in zip(plain.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(expected.grad, parameter.grad)
+    assert torch.equal(x_plain.grad, x.grad)
+
+
+def test_checkpointed_backward_runs_once():
+    chain = _two_linear()
+    out = Checkpointed(chain, MemoryPoor())(torch.randn(4, 3, dtype=F64)).sum()
+    out.backward(retain_graph=True)
+
+    with pytest.raises(EfxError, match="already ran"):
+        out.backward()
