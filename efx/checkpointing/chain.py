@@ -108,7 +108,23 @@ class Checkpointed(nn.Module):
         return self._last_counts
 
     def trainable_parameters(self, first: int = 0, stop: int | None = None) -> list[nn.Parameter]:
-        """Return the distinct parameters that require a gradient, of modules ``first..stop-1``."""
+        """Return the distinct parameters that require a gradient, of modules ``first..stop-1``.
+
+        Raises:
+            InvalidArgumentError: unless ``0 <= first <= stop <= len(chain)``; Python's negative
+                and out-of-range slice bounds would select other modules without a word.
+        """
+        length = len(self.chain)
+        end = length if stop is None else stop
+        for name, value in (("first", first), ("stop", end)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= length:
+                raise invalid_argument(
+                    name, value, f"must be an integer in 0..{length}", "index modules from 0"
+                )
+        if first > end:
+            raise invalid_argument(
+                "first", first, f"must not exceed stop={end}", "pass first <= stop"
+            )
         seen: dict[int, nn.Parameter] = {}
         for module in list(self.chain)[first:stop]:
             for parameter in module.parameters():

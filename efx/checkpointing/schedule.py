@@ -161,6 +161,13 @@ def count(schedule: Schedule | Iterable[Action], length: int | None = None) -> S
     (4, 3, 2, 1)
     """
     if isinstance(schedule, Schedule):
+        if length is not None and length != schedule.length:
+            raise invalid_argument(
+                "length",
+                length,
+                f"must match the schedule's own length {schedule.length} when a Schedule is given",
+                "leave length out; a Schedule knows its length",
+            )
         length = schedule.length
     if length is None or isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise invalid_argument(
