@@ -9,7 +9,7 @@ CONSTRAINTS ?= -c constraints/cpu.txt
 BIN := $(VENV)/bin
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: test verify site serve lint slow clean
+.PHONY: test verify site serve lint slow faults thorough mutation benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,26 @@ serve: verify
 ## Checks too slow for the ci budget.
 slow: $(VENV)/.installed
 	$(BIN)/pytest verify/ tests/ -m slow
+
+## Run every catalogued faulty implementation through verify/ and check each is caught.
+faults: $(VENV)/.installed
+	$(BIN)/pytest tests/test_fault_catalogue.py -m slow
+
+## The whole suite with ten times the ci examples (random, not derandomized).
+thorough: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest verify/ tests/ --efx-report=reports/verify-thorough.json
+
+## Mutation testing of the core numerical modules (about an hour on 2 cores); see docs/mutation.md.
+mutation: $(VENV)/.installed
+	$(BIN)/pip install --quiet mutmut==3.8.1
+	rm -rf mutants
+	HYPOTHESIS_PROFILE=ci OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
+## Speed and memory benchmarks; each prints JSON.
+benchmarks: $(VENV)/.installed
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/checkpointing.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/lowrank.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check efx verify tests benchmarks
