@@ -325,7 +325,31 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         "efx.checkpointing.StoreAll.schedule", "length=True", lambda: ckpt.StoreAll().schedule(True)
     )
 
-    yield BadCall("efx.checkpointing.Segments.__init__", "count=0", lambda: ckpt.Segments(0))
+    yield BadCall(
+        "efx.checkpointing.Segments.__init__",
+        "count=0",
+        lambda: ckpt.Segments(0),
+        message="count=0 is invalid: it must be an integer >= 1 or None. "
+        "Fix: pass a number of segments, or None for sqrt(n).",
+    )
+
+    yield BadCall(
+        "efx.checkpointing.StoreAll.schedule",
+        "length=1.5",
+        lambda: ckpt.StoreAll().schedule(1.5),  # type: ignore[arg-type]
+    )
+
+    yield BadCall(
+        "efx.checkpointing.Schedule.__init__",
+        "length=1.5",
+        lambda: ckpt.Schedule(1.5, "scripted", lambda: iter(())),  # type: ignore[arg-type]
+    )
+
+    yield BadCall(
+        "efx.checkpointing.segment_schedule",
+        "lengths=(2.5,)",
+        lambda: ckpt.segment_schedule([2.5], "scripted"),  # type: ignore[list-item]
+    )
 
     yield BadCall(
         "efx.checkpointing.Segments.lengths", "length=0", lambda: ckpt.Segments(2).lengths(0)
@@ -359,6 +383,8 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         "efx.checkpointing.balanced_lengths",
         "segments=0",
         lambda: ckpt.balanced_lengths(4, 0),
+        message="segments=0 is invalid: it must be an integer >= 1. "
+        "Fix: pass the number of segments.",
     )
 
     yield BadCall(
@@ -597,6 +623,21 @@ def _lowrank_rows() -> Iterator[BadCall]:
 
     yield BadCall(
         "efx.lowrank.truncation_error_tolerance",
+        "k=1.5",
+        lambda: lowrank.truncation_error_tolerance(1.0, (3, 3), 1.5, F64),  # type: ignore[arg-type]
+    )
+
+    with_nan = W.clone()
+    with_nan[0, 0] = math.nan
+    yield BadCall(
+        "efx.lowrank.truncated_svd",
+        "W='a (4, 3) matrix with 1 NaN or infinite entries'",
+        lambda: lowrank.truncated_svd(with_nan, 1),
+        tensors=[with_nan],
+    )
+
+    yield BadCall(
+        "efx.lowrank.truncation_error_tolerance",
         "norm=-1.0",
         lambda: lowrank.truncation_error_tolerance(-1.0, (3, 3), 1, F64),
     )
@@ -687,6 +728,13 @@ def _lora_rows() -> Iterator[BadCall]:
         lambda: lora_module.LoRALinear(base, 2, 0.0),
         [base],
     )
+    yield BadCall(
+        "efx.lora.LoRALinear.__init__",
+        "dropout='0.1'",
+        lambda: lora_module.LoRALinear(base, 2, 4.0, dropout="0.1"),  # type: ignore[arg-type]
+        [base],
+    )
+
     layer = lora_module.LoRALinear(nn.Linear(4, 3).to(F64), 2, 4.0)
     yield BadCall(
         "efx.lora.LoRALinear.forward",
@@ -846,7 +894,15 @@ def _assert_same(
 ) -> None:
     assert before.keys() == after.keys(), f"{where}: entries changed"
     for name, value in before.items():
-        assert torch.equal(value, after[name]), f"{where}: {name} changed"
+        other = after[name]
+        assert value.shape == other.shape, f"{where}: {name} changed shape"
+        assert value.dtype == other.dtype, f"{where}: {name} changed dtype"
+        # NaN entries (rows that pass NaN on purpose) count as unchanged when still NaN.
+        same = torch.equal(value, other) or (
+            value.is_floating_point()
+            and torch.allclose(value, other, rtol=0, atol=0, equal_nan=True)
+        )
+        assert same, f"{where}: {name} changed"
 
 
 ROWS = rows()
