@@ -243,6 +243,9 @@ def run_rank(impl, rank: int, port: int) -> dict[str, object]:
 
         seen["samples"] = impl.window_normaliser(window, "samples", across_ranks=True)
         seen["tokens"] = impl.window_normaliser(window, "tokens", across_ranks=True)
+        # A rank whose window is all padding counts 0 tokens; the window over ranks is valid.
+        padded = [(x, y, torch.zeros_like(mask) if rank == 1 else mask) for x, y, mask in window]
+        seen["padded_tokens"] = impl.window_normaliser(padded, "tokens", across_ranks=True)
 
         # One sum across ranks, a parameter without gradient taking part as zeros.
         model = rank_model()
@@ -323,6 +326,7 @@ def test_ranks_count_and_sum_once_in_process(impl, tmp_path, monkeypatch):
     for rank in (rank0, rank1):
         assert rank["samples"] == samples
         assert rank["tokens"] == tokens
+        assert rank["padded_tokens"] == sum(int(m.sum()) for _, _, m in rank_window(0))
         assert rank["sum_count"] == rank["mean_count"] == tokens
         # Integer-valued gradients sum exactly: 1 x and 2 x, with rank 1's first one absent.
         for index, got in enumerate(rank["summed"]):
