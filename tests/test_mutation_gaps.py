@@ -693,6 +693,32 @@ def test_checkpointed_module_ignoring_its_input():
         assert torch.equal(want, got)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="Checkpointed gives zero gradients where autograd gives None: module 0's "
+    "parameters are not reached when module 1 ignores its input",
+)
+def test_checkpointed_unreached_parameters_have_no_gradient():
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.value = nn.Parameter(torch.ones(1, 3, dtype=F64))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.value.expand(x.shape[0], 3) * 1.0
+
+    plain = nn.Sequential(nn.Linear(3, 3), Constant(), nn.Linear(3, 2)).to(F64)
+    twin = copy.deepcopy(plain)
+    x = torch.randn(4, 3, dtype=F64)
+
+    plain(x).pow(2).sum().backward()
+    Checkpointed(twin, MemoryPoor())(x).pow(2).sum().backward()
+
+    assert [p.grad is None for p in twin.parameters()] == [
+        p.grad is None for p in plain.parameters()
+    ]
+
+
 class _RunningShift(nn.Module):
     """Subtracts a buffer that every training forward call moves towards the batch mean."""
 
