@@ -178,7 +178,7 @@ def test_accumulator_clips_window_once(device, dtype, impl, data):
 
 RANK_WINDOWS = {0: [3, 2], 1: [1]}
 """Samples per micro-batch on each rank: 5 on rank 0 and 1 on rank 1."""
-GLOO_TIMEOUT = timedelta(seconds=30)
+GLOO_TIMEOUT = timedelta(seconds=15)
 """How long a collective waits for its partner before it raises instead of hanging the test."""
 
 
@@ -207,8 +207,14 @@ def token_losses(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((outputs - targets) ** 2).mean(dim=-1)
 
 
-def run_rank(impl, rank: int, port: int) -> dict[str, object]:
-    """Run the collectives of one rank and return what it saw."""
+def run_rank(impl, rank: int, port: int, alone_done) -> dict[str, object]:
+    """Run the collectives of one rank and return what it saw.
+
+    ``alone_done`` is an event that rank 0 sets after its reductions over a group of rank 0
+    alone. Rank 1 waits for it before any collective over both ranks, so code that ignores
+    the group argument and reduces over both ranks finds no partner: its collective times
+    out and raises, which fails the check cleanly.
+    """
     import torch.distributed as dist
 
     dist.init_process_group(
@@ -221,25 +227,28 @@ def run_rank(impl, rank: int, port: int) -> dict[str, object]:
     try:
         seen: dict[str, object] = {}
         window = rank_window(rank)
-        # A group of rank 0 alone: code that ignores the group argument reduces over both
-        # ranks instead, and meets rank 1's fence below, which adds 1000.
         alone = dist.new_group([0])
         if rank == 0:
-            seen["alone_samples"] = impl.window_normaliser(window, across_ranks=True, group=alone)
-            model = rank_model()
-            for index, parameter in enumerate(model.parameters()):
-                parameter.grad = torch.full_like(parameter, float(index + 1))
-            impl.sum_gradients_across_ranks_(list(model.parameters()), alone)
-            seen["alone_sum"] = [p.grad.clone() for p in model.parameters()]
-            accumulator = impl.GradientAccumulator(
-                model.parameters(), data_parallel="mean", group=alone
-            )
-            accumulator.begin(total=1)
-            accumulator.step()
-            seen["alone_mean"] = [p.grad.clone() for p in model.parameters()]
-        fence = torch.tensor([1000 * rank], dtype=torch.int64)
-        dist.all_reduce(fence)
-        seen["fence"] = int(fence.item())
+            try:
+                seen["alone_samples"] = impl.window_normaliser(
+                    window, across_ranks=True, group=alone
+                )
+                model = rank_model()
+                for index, parameter in enumerate(model.parameters()):
+                    parameter.grad = torch.full_like(parameter, float(index + 1))
+                impl.sum_gradients_across_ranks_(list(model.parameters()), alone)
+                seen["alone_sum"] = [p.grad.clone() for p in model.parameters()]
+                for mode in ("sum", "mean"):
+                    accumulator = impl.GradientAccumulator(
+                        model.parameters(), data_parallel=mode, group=alone
+                    )
+                    accumulator.begin(total=1)
+                    accumulator.step()
+                    seen[f"alone_{mode}"] = [p.grad.clone() for p in model.parameters()]
+            finally:
+                alone_done.set()
+        elif not alone_done.wait(timeout=2 * GLOO_TIMEOUT.total_seconds()):
+            raise TimeoutError("rank 0 did not finish its reductions over the group of rank 0")
 
         seen["samples"] = impl.window_normaliser(window, "samples", across_ranks=True)
         seen["tokens"] = impl.window_normaliser(window, "tokens", across_ranks=True)
@@ -273,12 +282,12 @@ def run_rank(impl, rank: int, port: int) -> dict[str, object]:
         dist.destroy_process_group()
 
 
-def _child_rank(impl_name: str, port: int, out: str) -> None:
+def _child_rank(impl_name: str, port: int, out: str, alone_done) -> None:
     import importlib
 
     impl = importlib.import_module(impl_name)
     torch.set_num_threads(1)
-    torch.save(run_rank(impl, 1, port), out)
+    torch.save(run_rank(impl, 1, port, alone_done), out)
 
 
 @pytest.mark.claim("ga.data-parallel")
@@ -299,10 +308,12 @@ def test_ranks_count_and_sum_once_in_process(impl, tmp_path, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     out = tmp_path / "rank1.pt"
-    child = mp.get_context("fork").Process(target=_child_rank, args=(impl.name, port, str(out)))
+    context = mp.get_context("fork")
+    alone_done = context.Event()
+    child = context.Process(target=_child_rank, args=(impl.name, port, str(out), alone_done))
     child.start()
     try:
-        rank0 = run_rank(impl, 0, port)
+        rank0 = run_rank(impl, 0, port, alone_done)
     finally:
         child.join(timeout=2 * GLOO_TIMEOUT.total_seconds())
         if child.is_alive():
@@ -316,9 +327,9 @@ def test_ranks_count_and_sum_once_in_process(impl, tmp_path, monkeypatch):
     own = [torch.full_like(p, float(i + 1)) for i, p in enumerate(model.parameters())]
     for got, want in zip(rank0["alone_sum"], own, strict=True):
         assert torch.equal(got, want)
-    for got, want in zip(rank0["alone_mean"], own, strict=True):
-        assert torch.equal(got, want), "a group of one rank has world size 1"
-    assert rank0["fence"] == rank1["fence"] == 1000
+    for mode in ("sum", "mean"):
+        for got, want in zip(rank0[f"alone_{mode}"], own, strict=True):
+            assert torch.equal(got, want), f"{mode}: a group of one rank has world size 1"
 
     windows = rank_window(0) + rank_window(1)
     samples = sum(int(x.shape[0]) for x, _, _ in windows)
