@@ -538,6 +538,21 @@ def _lowrank_rows() -> Iterator[BadCall]:
 
     yield BadCall(
         "efx.lowrank.randomized_svd",
+        "W=(3,)",
+        lambda: lowrank.randomized_svd(torch.ones(3, dtype=F64), 1),
+    )
+
+    nan_matrix = W.clone()
+    nan_matrix[1, 2] = math.nan
+    yield BadCall(
+        "efx.lowrank.randomized_svd",
+        "W='a (4, 3) matrix with 1 NaN or infinite entries'",
+        lambda: lowrank.randomized_svd(nan_matrix, 2, generator=torch.Generator().manual_seed(0)),
+        tensors=[nan_matrix],
+    )
+
+    yield BadCall(
+        "efx.lowrank.randomized_svd",
         "power_iterations=-1",
         lambda: lowrank.randomized_svd(W, 2, power_iterations=-1),
         tensors=[W],

@@ -53,6 +53,7 @@ from efx.errors import EfxError
 from efx.lora import LoRALinear, check_lora_arguments, lora_scale
 from efx.lowrank import (
     error_ratio_to_optimum,
+    frobenius_error_curve,
     randomized_svd,
     relative_frobenius_error_from_spectrum,
     relative_spectral_error_from_spectrum,
@@ -235,6 +236,20 @@ def test_relative_errors_with_zero_tail():
     assert float(relative_spectral_error_from_spectrum(S, 1)) == 0.0
     assert float(relative_frobenius_error_from_spectrum(S, 1)) == 0.0
     assert float(relative_spectral_error_from_spectrum(S, 0)) == 1.0
+
+
+@pytest.mark.parametrize("size", [1e200, 1e-200])
+def test_frobenius_error_curve_far_from_one(size):
+    # Squares of 1e200 overflow and squares of 1e-200 underflow in float64; the curve scales
+    # by sigma_1 first, so sqrt(sigma_1^2 + sigma_2^2) = sigma_1 sqrt(1.01) stays exact to
+    # rounding.
+    S = torch.tensor([size, size / 10], dtype=F64)
+
+    curve = frobenius_error_curve(S)
+
+    assert float(curve[0]) == pytest.approx(size * 1.01**0.5, rel=1e-14)
+    assert float(curve[1]) == pytest.approx(size / 10, rel=1e-14)
+    assert float(curve[2]) == 0.0
 
 
 def test_randomized_svd_defaults():
