@@ -814,6 +814,11 @@ def test_segment_schedules_compare_by_default():
         segment_schedule(torch_sequential_lengths(5, 2), "torch-sequential(2)", True)
     )
     assert segment_schedule(lengths, "segments").strategy == "segments"
+    for check in (True, False):
+        for strategy in (TorchSequential(2, check=check), Segments(2, check=check)):
+            assert _pairs(strategy.schedule(5)) == _pairs(
+                segment_schedule(strategy.lengths(5), strategy.name, check)
+            ), strategy
 
 
 # More of efx.lora and efx.lowrank.
