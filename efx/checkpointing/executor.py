@@ -315,8 +315,9 @@ class Run:
                 f"reverse {index}: the last recorded run does not start at module {index}"
             )
         recording = self.recordings.pop()
+        # None: nothing after this run depends on its output, so no gradient reaches it or
+        # the modules before it, and their parameters keep no gradient, as under autograd.
         gradient = self.gradient
-        assert gradient is not None
         self.gradient = self.working = None
 
         parameters = self.owner.trainable_parameters(recording.first, recording.stop)
@@ -330,16 +331,13 @@ class Run:
             and recording.leaf_output.requires_grad
         ):
             output = recording.leaf_output
-        if output is not None and inputs:
+        if gradient is not None and output is not None and inputs:
             grads = torch.autograd.grad(output, inputs, gradient, allow_unused=True)
         del output, gradient
         recording.edge = recording.leaf_output = None
 
         if recording.input.requires_grad:
-            grad_input, grads = grads[0], grads[1:]
-            self.gradient = torch.zeros_like(recording.input) if grad_input is None else grad_input
-        else:
-            self.gradient = None
+            self.gradient, grads = grads[0], grads[1:]
         for parameter, grad in zip(parameters, grads, strict=True):
             if grad is None:
                 continue
