@@ -119,6 +119,13 @@ def _accumulation_rows() -> Iterator[BadCall]:
         lambda: ga.accumulated_gradients(model, _mse, _window(), normaliser=0),
         [model],
     )
+    # A loss reduced to a scalar: the message names the micro-batch it came from.
+    yield BadCall(
+        "efx.accumulation.accumulated_gradients",
+        "loss_fn(...) on micro_batches[0]='a tensor of shape ()'",
+        lambda: ga.accumulated_gradients(model, lambda o, t: _mse(o, t).mean(), _window()),
+        [model],
+    )
 
     yield BadCall(
         "efx.accumulation.section_mean_gradients",
@@ -186,6 +193,21 @@ def _accumulation_rows() -> Iterator[BadCall]:
         "efx.accumulation.clip_coefficient",
         "max_norm=0.0",
         lambda: ga.clip_coefficient(torch.tensor(2.0), 0.0),
+    )
+    yield BadCall(
+        "efx.accumulation.clip_coefficient",
+        "max_norm='1.0'",
+        lambda: ga.clip_coefficient(torch.tensor(2.0), "1.0"),  # type: ignore[arg-type]
+    )
+    yield BadCall(
+        "efx.accumulation.clip_coefficient",
+        "norm=-1.0",
+        lambda: ga.clip_coefficient(torch.tensor(-1.0), 1.0),
+    )
+    yield BadCall(
+        "efx.accumulation.clip_coefficient",
+        "norm=nan",
+        lambda: ga.clip_coefficient(torch.tensor(math.nan), 1.0),
     )
     gradients = {"w": torch.tensor([3.0, 4.0])}
     yield BadCall(

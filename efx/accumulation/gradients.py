@@ -12,8 +12,9 @@ Both use :func:`torch.autograd.grad`, so they leave the parameters' ``.grad`` un
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -84,16 +85,34 @@ def _gradients(
 ) -> dict[str, torch.Tensor]:
     named = _parameters(model)
     totals = [torch.zeros_like(p) for _, p in named]
-    for index, (batch, scale) in enumerate(zip(batches, scales, strict=True)):
-        losses = loss_fn(model(batch.inputs), batch.targets)
-        loss = (
-            summed_loss(losses, batch, normalise, f"loss_fn(...) on micro_batches[{index}]") * scale
-        )
-        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-        for total, grad in zip(totals, grads, strict=True):
-            if grad is not None:
-                total += grad
+    with _buffers_restored_on_error(model):
+        for index, (batch, scale) in enumerate(zip(batches, scales, strict=True)):
+            losses = loss_fn(model(batch.inputs), batch.targets)
+            where = f"loss_fn(...) on micro_batches[{index}]"
+            loss = summed_loss(losses, batch, normalise, where) * scale
+            grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+            for total, grad in zip(totals, grads, strict=True):
+                if grad is not None:
+                    total += grad
     return {name: total for (name, _), total in zip(named, totals, strict=True)}
+
+
+@contextlib.contextmanager
+def _buffers_restored_on_error(model: nn.Module) -> Iterator[None]:
+    """Put the model's buffers back as they were if the block raises.
+
+    Forward passes in training mode update buffers (BatchNorm's running statistics and batch
+    counter), so a loss rejected on a later micro-batch would otherwise leave the updates of
+    the earlier ones behind.
+    """
+    saved = [(buffer, buffer.clone()) for buffer in model.buffers()]
+    try:
+        yield
+    except BaseException:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+        raise
 
 
 def accumulated_gradients(
