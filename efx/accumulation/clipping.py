@@ -61,8 +61,21 @@ def total_norm(gradients: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def clip_coefficient(norm: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Return ``min(1, max_norm / norm)``: the factor that brings the norm down to ``max_norm``."""
+    """Return ``min(1, max_norm / norm)``: the factor that brings the norm down to ``max_norm``.
+
+    Raises:
+        InvalidArgumentError: if ``max_norm`` is not a positive finite number, or ``norm`` is
+            negative or not finite.
+    """
     limit = _check_max_norm(max_norm)
+    if not bool(torch.isfinite(norm)) or bool(norm < 0):
+        raise invalid_argument(
+            "norm",
+            float(norm),
+            "must be a finite number >= 0",
+            "pass the total norm of the gradients, for example from total_norm",
+        )
+    # A zero norm (-0.0 included) means zero gradients: nothing to scale.
     if not bool(norm > 0):
         return torch.ones_like(norm)
     coefficient: torch.Tensor = torch.clamp(limit / norm, max=1.0)

@@ -168,6 +168,16 @@ def window_normaliser(
     return total
 
 
+def _count_device(backend: str) -> torch.device:
+    """Return the device a count must be on for ``backend`` to reduce it.
+
+    NCCL reduces only tensors on the rank's current GPU; gloo and MPI reduce CPU tensors.
+    """
+    if backend == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def global_count(local: int, group: dist.ProcessGroup | None = None) -> int:
     """Return the sum of ``local`` over the ranks of ``group`` (one all-reduce of an integer).
 
@@ -185,9 +195,7 @@ def global_count(local: int, group: dist.ProcessGroup | None = None) -> int:
             "needs an initialised torch.distributed process group",
             "call torch.distributed.init_process_group first, or count on one process",
         )
-    # NCCL reduces only tensors on the rank's GPU; gloo reduces CPU tensors.
-    on_gpu = dist.get_backend(group) == "nccl"
-    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    device = _count_device(dist.get_backend(group))
     total = torch.tensor([local], dtype=torch.int64, device=device)
     dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
     return int(total.item())

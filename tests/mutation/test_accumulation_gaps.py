@@ -11,6 +11,7 @@ from fractions import Fraction
 import pytest
 import sympy
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from efx.accumulation import (
@@ -18,6 +19,7 @@ from efx.accumulation import (
     accumulated_gradients,
     clip_accumulated,
     clip_coefficient,
+    global_count,
     section_mean_gradients,
 )
 from efx.accumulation.estimators import (
@@ -26,6 +28,7 @@ from efx.accumulation.estimators import (
     mean_of_section_means,
     sum_over_count,
 )
+from efx.accumulation.window import _count_device
 from efx.tolerance import gamma
 
 F64 = torch.float64
@@ -167,3 +170,31 @@ def test_clip_zero_gradient():
     assert float(clip_coefficient(torch.tensor(0.0, dtype=F64), 1.0)) == 1.0
     assert norm == 0.0
     assert torch.equal(clipped["w"], zero["w"])
+
+
+def test_clip_coefficient_of_negative_zero_norm():
+    # -0.0 is a valid zero norm: the coefficient is 1, not max_norm / -0.0 = -inf.
+    coefficient = clip_coefficient(torch.tensor(-0.0, dtype=F64), 1.0)
+
+    assert float(coefficient) == 1.0
+
+
+def test_count_device_follows_backend(monkeypatch):
+    # torch.device("cuda", 3) is only a description, so this runs on a CPU-only build too.
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+
+    assert _count_device("nccl") == torch.device("cuda", 3)
+    assert _count_device("gloo") == torch.device("cpu")
+
+
+def test_global_count_ignores_default_device():
+    # One gloo rank in this process, its store in memory: no socket is opened. The count is
+    # created on the device the backend needs, even under a default device gloo cannot reduce.
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        with torch.device("meta"):
+            total = global_count(5)
+    finally:
+        dist.destroy_process_group()
+
+    assert total == 5
