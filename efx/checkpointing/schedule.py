@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, assert_never
 
 from efx.errors import EfxError, invalid_argument
 
@@ -246,8 +246,8 @@ def count(schedule: Schedule | Iterable[Action], length: int | None = None) -> S
             reversed_count += stop - first
             gradient_at = first
             working, attached = None, False
-        else:  # pragma: no cover -- Op is a closed enum
-            raise fail(position, action, "unknown operation")
+        else:  # pragma: no cover
+            assert_never(op)
 
     if gradient_at != 0 or runs or reversed_count != length:
         raise ScheduleError(

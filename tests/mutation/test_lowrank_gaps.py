@@ -7,10 +7,12 @@ See docs/mutation.md for how mutants are made and which ones are left as equival
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
 
+from efx.errors import InvalidArgumentError
 from efx.lowrank import (
     error_ratio_to_optimum,
     frobenius_error_curve,
@@ -21,6 +23,7 @@ from efx.lowrank import (
     truncated_svd,
     truncation_error_tolerance,
 )
+from efx.lowrank import randomized as randomized_module
 from efx.tolerance import gamma
 
 F64 = torch.float64
@@ -73,8 +76,9 @@ def test_frobenius_error_curve_far_from_one(size):
 
     curve = frobenius_error_curve(S)
 
-    assert float(curve[0]) == pytest.approx(size * 1.01**0.5, rel=1e-14)
-    assert float(curve[1]) == pytest.approx(size / 10, rel=1e-14)
+    # abs=0: approx's default absolute tolerance, 1e-12, would accept 0 for 1e-200.
+    assert float(curve[0]) == pytest.approx(size * 1.01**0.5, rel=1e-14, abs=0)
+    assert float(curve[1]) == pytest.approx(size / 10, rel=1e-14, abs=0)
     assert float(curve[2]) == 0.0
 
 
@@ -147,3 +151,39 @@ def test_truncation_error_tolerance_formula():
         assert truncation_error_tolerance(norm, shape, k, dtype) == pytest.approx(
             expected, rel=1e-12
         )
+
+
+def test_randomized_svd_samples_on_matrix_device():
+    # The Gaussian test matrix is drawn on W's device, whatever torch's default device is.
+    W = _matrix(8, 6)
+
+    with torch.device("meta"):
+        result = randomized_svd(W, 2)
+
+    assert [factor.device for factor in result] == [W.device] * 3
+
+
+@pytest.mark.parametrize("factor", ["U", "S", "Vh"])
+def test_randomized_svd_rejects_any_non_finite_factor(monkeypatch, factor):
+    # Replace one factor of the small SVD's result by NaN: the guard must look at all three.
+    exact = randomized_module._range_finder_svd
+
+    def poisoned(*args, **kwargs):
+        result = exact(*args, **kwargs)
+        return result._replace(**{factor: torch.full_like(getattr(result, factor), math.nan)})
+
+    monkeypatch.setattr(randomized_module, "_range_finder_svd", poisoned)
+
+    with pytest.raises(InvalidArgumentError, match="products with W do not overflow"):
+        randomized_svd(_matrix(8, 6), 2)
+
+
+def test_randomized_svd_overflow_chains_linalg_error():
+    # Entries of 2e37 make W @ Omega overflow float32; the NaN that follows makes the CPU
+    # QR or SVD raise LinAlgError (seen on torch 2.13.0), which the error keeps as its cause.
+    W = torch.randn(30, 20, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 2e37
+
+    with pytest.raises(InvalidArgumentError, match="products with W do not overflow") as caught:
+        randomized_svd(W, 3, generator=torch.Generator().manual_seed(1))
+
+    assert isinstance(caught.value.__cause__, torch.linalg.LinAlgError)

@@ -227,3 +227,12 @@ def test_segment_schedules_compare_by_default():
             assert _pairs(strategy.schedule(5)) == _pairs(
                 segment_schedule(strategy.lengths(5), strategy.name, check)
             ), strategy
+
+
+def test_count_rejects_run_left_unreversed():
+    # Every module is reversed once, the gradient reaches a_0 and no checkpoint is left, but
+    # module 0 was recorded a second time and never reversed: its tape would stay alive.
+    actions = _actions((STORE, 0), (TAPE, 0), (REVERSE, 0), (RESTORE, 0), (TAPE, 0), (FREE, 0))
+
+    with pytest.raises(ScheduleError, match="ends before the backward pass"):
+        count(actions, 1)
