@@ -238,6 +238,10 @@ def run_rank(impl, rank: int, port: int, alone_done) -> dict[str, object]:
                     parameter.grad = torch.full_like(parameter, float(index + 1))
                 impl.sum_gradients_across_ranks_(list(model.parameters()), alone)
                 seen["alone_sum"] = [p.grad.clone() for p in model.parameters()]
+                counter = impl.GradientAccumulator(
+                    rank_model().parameters(), normalise="tokens", data_parallel="sum", group=alone
+                )
+                seen["alone_count"] = counter.begin(window)
                 for mode in ("sum", "mean"):
                     accumulator = impl.GradientAccumulator(
                         model.parameters(), data_parallel=mode, group=alone
@@ -323,6 +327,7 @@ def test_ranks_count_and_sum_once_in_process(impl, tmp_path, monkeypatch):
 
     # Reductions over the group of rank 0 alone leave rank 0's values as they were.
     assert rank0["alone_samples"] == sum(RANK_WINDOWS[0])
+    assert rank0["alone_count"] == sum(int(mask.sum()) for _, _, mask in rank_window(0))
     model = rank_model()
     own = [torch.full_like(p, float(i + 1)) for i, p in enumerate(model.parameters())]
     for got, want in zip(rank0["alone_sum"], own, strict=True):
