@@ -148,8 +148,9 @@ def test_truncation_error_tolerance_formula():
             + gamma(max(k, 1), dtype) * max(k, 1) * norm
             + gamma(1, dtype) * norm
         )
+        # abs=0: the bounds are near 1e-14, below approx's default absolute tolerance.
         assert truncation_error_tolerance(norm, shape, k, dtype) == pytest.approx(
-            expected, rel=1e-12
+            expected, rel=1e-12, abs=0
         )
 
 
