@@ -106,7 +106,8 @@ def clip_accumulated(
     limit = _check_max_norm(max_norm)
     norm = total_norm(gradients.values())
     coefficient = clip_coefficient(norm, limit)
-    return {name: g * coefficient.to(g.dtype) for name, g in gradients.items()}, float(norm)
+    # Type promotion lets a 0-d coefficient keep each gradient's dtype.
+    return {name: g * coefficient for name, g in gradients.items()}, float(norm)
 
 
 def clip_gradients_(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> float:
@@ -120,5 +121,5 @@ def clip_gradients_(parameters: Iterable[torch.nn.Parameter], max_norm: float) -
     norm = total_norm(grads)
     coefficient = clip_coefficient(norm, limit)
     for g in grads:
-        g.mul_(coefficient.to(g.dtype))
+        g.mul_(coefficient)
     return float(norm)

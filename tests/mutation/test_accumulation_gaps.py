@@ -198,3 +198,18 @@ def test_global_count_ignores_default_device():
         dist.destroy_process_group()
 
     assert total == 5
+
+
+def test_clip_accumulated_keeps_each_dtype():
+    # The total norm of float64 [3] and bfloat16 [4] is 5; each clipped gradient keeps its dtype.
+    gradients = {
+        "a": torch.tensor([3.0], dtype=F64),
+        "b": torch.tensor([4.0], dtype=torch.bfloat16),
+    }
+
+    clipped, norm = clip_accumulated(gradients, 1.0)
+
+    assert norm == 5.0
+    assert clipped["a"].dtype == F64
+    assert clipped["b"].dtype == torch.bfloat16
+    assert float(clipped["b"]) == pytest.approx(0.8, rel=2.0**-8)
