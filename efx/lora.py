@@ -169,7 +169,7 @@ class LoRALinear(nn.Module):
         self.lora_B = nn.Parameter(
             torch.empty(out_features, self.r, device=weight.device, dtype=weight.dtype)
         )
-        for parameter in base.parameters(recurse=False):
+        for parameter in base.parameters():
             parameter.requires_grad_(False)
 
         with torch.no_grad():

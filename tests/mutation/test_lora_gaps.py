@@ -61,3 +61,21 @@ def test_lora_generator_decides_initial_factors():
     second = LoRALinear(nn.Linear(4, 3), 2, 4.0, generator=torch.Generator().manual_seed(1))
 
     assert torch.equal(first.lora_A, second.lora_A)
+
+
+def test_lora_without_dropout_has_identity():
+    layer = LoRALinear(nn.Linear(4, 3), 2, 4.0, dropout=0.0)
+
+    assert isinstance(layer.dropout, nn.Identity)
+    assert isinstance(LoRALinear(nn.Linear(4, 3), 2, 4.0, dropout=0.1).dropout, nn.Dropout)
+
+
+def test_lora_factors_follow_base_device():
+    # The factors are created on the base weight's device, whatever torch's default device is.
+    base = nn.Linear(4, 3)
+
+    with torch.device("meta"):
+        layer = LoRALinear(base, 2, 4.0)
+
+    assert layer.lora_A.device == base.weight.device
+    assert layer.lora_B.device == base.weight.device
