@@ -25,6 +25,7 @@ from efx.checkpointing import (
     StoreAll,
     count,
 )
+from efx.checkpointing.counters import Tally
 from efx.errors import EfxError
 from efx.tolerance import gamma
 
@@ -324,3 +325,20 @@ def test_peak_bytes_are_peak_states_times_state_size():
         counts = model.last_counts
         assert counts.peak_stored_bytes == counts.peak_stored * state, strategy
         assert counts.peak_stored == count(strategy.schedule(6)).peak_stored, strategy
+
+
+def test_tally_total_after_remove():
+    tally = Tally()
+    tally.add("a", 10)
+    tally.add("b", 20)
+    tally.add("b", 20)  # a second reference to b adds nothing
+
+    tally.remove("b")
+    assert tally.total == 30
+    tally.remove("b")
+    assert tally.total == 10
+    tally.add("c", 15)
+
+    assert tally.total == 25
+    assert tally.peak == 30
+    assert tally.peak_items == 2
