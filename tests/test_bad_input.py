@@ -524,6 +524,18 @@ def _checkpointing_rows() -> Iterator[BadCall]:
         lambda: wrapped.trainable_parameters(-1),
         [wrapped],
     )
+    yield BadCall(
+        "efx.checkpointing.Checkpointed.trainable_parameters",
+        "stop=99",
+        lambda: wrapped.trainable_parameters(0, 99),
+        [wrapped],
+    )
+    yield BadCall(
+        "efx.checkpointing.Checkpointed.trainable_parameters",
+        "first=3",
+        lambda: wrapped.trainable_parameters(3, 1),
+        [wrapped],
+    )
 
     yield BadCall(
         "efx.checkpointing.count",

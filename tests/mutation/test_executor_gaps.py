@@ -19,6 +19,7 @@ from efx.checkpointing import (
     Checkpointed,
     MemoryPoor,
     Op,
+    RecomputeMismatchError,
     Schedule,
     ScheduleError,
     Segments,
@@ -342,3 +343,81 @@ def test_tally_total_after_remove():
     assert tally.total == 25
     assert tally.peak == 30
     assert tally.peak_items == 2
+
+
+def test_checkpointed_empty_batch_holds_no_bytes():
+    model = Checkpointed(_two_linear(), MemoryPoor(), track_saved=True)
+    x = torch.zeros(0, 3, dtype=F64, requires_grad=True)
+
+    model(x).sum().backward()
+
+    assert model.last_counts.peak_stored_bytes == 0
+    assert model.last_counts.peak_saved_bytes == 0
+
+
+class _ToLong(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.round().long()
+
+
+class _Scale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((3,), 2.0, dtype=F64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(F64) * self.weight
+
+
+def test_checkpointed_integer_state_stops_gradient():
+    # An integer state has no gradient, so the Linear before it gets none, as under autograd.
+    torch.manual_seed(12)
+    plain = nn.Sequential(nn.Linear(3, 3), _ToLong(), _Scale()).to(F64)
+    twin = copy.deepcopy(plain)
+    x = torch.randn(4, 3, dtype=F64)
+
+    plain(x).sum().backward()
+    Checkpointed(twin, MemoryPoor())(x).sum().backward()
+
+    for expected, actual in zip(plain.parameters(), twin.parameters(), strict=True):
+        assert (expected.grad is None) == (actual.grad is None)
+        if expected.grad is not None:
+            assert torch.equal(expected.grad, actual.grad)
+
+
+class _Drifting(nn.Module):
+    """Returns a different output on each call, from state that is not a buffer."""
+
+    def __init__(self, change: str) -> None:
+        super().__init__()
+        self.change = change
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 1:
+            return x * 1.0
+        if self.change == "value":
+            return x + 0.25
+        if self.change == "shape":
+            return x[:, :2]
+        return x.float()
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ("value", "largest absolute difference 0.25"),
+        ("shape", "shape (4, 2) torch.float64 instead of (4, 3) torch.float64"),
+        ("dtype", "shape (4, 3) torch.float32 instead of (4, 3) torch.float64"),
+    ],
+)
+def test_recompute_mismatch_message_details(change, detail):
+    # Segments(2) stores a_1 in the forward pass and compares it with its recomputation.
+    model = Checkpointed([_Drifting(change), nn.Tanh()], Segments(2))
+    x = torch.randn(4, 3, dtype=F64, requires_grad=True)
+
+    with pytest.raises(RecomputeMismatchError) as caught:
+        model(x).sum().backward()
+
+    assert detail in str(caught.value)
