@@ -526,6 +526,12 @@ def _checkpointing_rows() -> Iterator[BadCall]:
     )
     yield BadCall(
         "efx.checkpointing.Checkpointed.trainable_parameters",
+        "first=1.5",
+        lambda: wrapped.trainable_parameters(1.5),  # type: ignore[arg-type]
+        [wrapped],
+    )
+    yield BadCall(
+        "efx.checkpointing.Checkpointed.trainable_parameters",
         "stop=99",
         lambda: wrapped.trainable_parameters(0, 99),
         [wrapped],

@@ -421,3 +421,10 @@ def test_recompute_mismatch_message_details(change, detail):
         model(x).sum().backward()
 
     assert detail in str(caught.value)
+
+
+def test_trainable_parameters_empty_range():
+    model = Checkpointed(_two_linear(), MemoryPoor())
+
+    assert model.trainable_parameters(2, 2) == []
+    assert model.trainable_parameters(0, 0) == []
