@@ -426,6 +426,11 @@ def _checkpointing_rows() -> Iterator[BadCall]:
     yield BadCall(
         "efx.checkpointing.sqrt_segment_count", "length=0", lambda: ckpt.sqrt_segment_count(0)
     )
+    yield BadCall(
+        "efx.checkpointing.sqrt_segment_count",
+        "length=2.5",
+        lambda: ckpt.sqrt_segment_count(2.5),  # type: ignore[arg-type]
+    )
 
     yield BadCall(
         "efx.checkpointing.segment_schedule",
