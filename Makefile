@@ -51,7 +51,9 @@ thorough: $(VENV)/.installed
 mutation: $(VENV)/.installed
 	$(BIN)/pip install --quiet mutmut==3.8.1
 	rm -rf mutants
-	HYPOTHESIS_PROFILE=ci OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	start=$$(date +%s); \
+	HYPOTHESIS_PROFILE=ci OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 && \
+	$(BIN)/python scripts/mutation_results.py --wall-time "$$(( ($$(date +%s) - start) / 60 )) min"
 	$(BIN)/mutmut results
 
 ## Speed and memory benchmarks; each prints JSON.
