@@ -167,6 +167,11 @@ def _accumulation_rows() -> Iterator[BadCall]:
     )
 
     yield BadCall("efx.accumulation.global_count", "local=-1", lambda: ga.global_count(-1))
+    yield BadCall(
+        "efx.accumulation.global_count",
+        "local=2.5",
+        lambda: ga.global_count(2.5),  # type: ignore[arg-type]
+    )
     losses = torch.ones(3, dtype=F64)
     batch = ga.MicroBatch(torch.zeros(2, 3), torch.zeros(2))
     yield BadCall(

@@ -182,11 +182,15 @@ def global_count(local: int, group: dist.ProcessGroup | None = None) -> int:
     """Return the sum of ``local`` over the ranks of ``group`` (one all-reduce of an integer).
 
     Raises:
-        InvalidArgumentError: if ``local`` is negative or torch.distributed is not initialised.
+        InvalidArgumentError: if ``local`` is not an integer >= 0 or torch.distributed is not
+            initialised.
     """
-    if local < 0:
+    if isinstance(local, bool) or not isinstance(local, int) or local < 0:
         raise invalid_argument(
-            "local", local, "must be >= 0", "pass this rank's number of samples or tokens"
+            "local",
+            local,
+            "must be an integer >= 0",
+            "pass this rank's number of samples or tokens",
         )
     if not (dist.is_available() and dist.is_initialized()):
         raise invalid_argument(
