@@ -171,7 +171,8 @@ def window_normaliser(
 def _count_device(backend: str) -> torch.device:
     """Return the device a count must be on for ``backend`` to reduce it.
 
-    NCCL reduces only tensors on the rank's current GPU; gloo and MPI reduce CPU tensors.
+    NCCL reduces only tensors on the rank's current GPU. Every other backend gets a CPU
+    tensor, which gloo needs.
     """
     if backend == "nccl":
         return torch.device("cuda", torch.cuda.current_device())

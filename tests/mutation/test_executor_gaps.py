@@ -93,7 +93,8 @@ def test_checkpointed_rejects_illegal_schedule(actions, message):
 
 
 def test_checkpointed_restored_state_starts_new_recording():
-    # The legal schedule of test_count_restored_state_starts_new_run, run on tensors.
+    # The legal schedule of test_count_restored_state_starts_new_run (test_schedule_gaps.py),
+    # run on tensors.
     chain = _two_linear()
     twin = _two_linear()
     x = torch.randn(4, 3, dtype=F64)
