@@ -47,7 +47,7 @@ faults: $(VENV)/.installed
 thorough: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest verify/ tests/ --efx-report=reports/verify-thorough.json
 
-## Mutation testing of the core numerical modules (about an hour on 2 cores); see docs/mutation.md.
+## Mutation testing of the core numerical modules (about half an hour on 2 cores); see docs/mutation.md.
 mutation: $(VENV)/.installed
 	$(BIN)/pip install --quiet mutmut==3.8.1
 	rm -rf mutants
