@@ -21,6 +21,11 @@ Exactness, in the order a recomputation could break it:
 On CPU, with the same operations in the same order, the gradients equal those of the plain
 chain bit for bit. A parameter shared by modules in different recorded runs gets its
 gradient summed in another order, equal only up to rounding.
+
+NOTE: gradients are returned for the parameters of the chain's modules only. A module may use
+another module's parameter, but a tensor that no module of the chain registers (a global
+captured by a closure) gets no gradient from a checkpointed call, where autograd would give
+it one.
 """
 
 from __future__ import annotations
@@ -88,7 +93,11 @@ class Run:
         self.working_index: int | None = None
         self.attached = False
         self.gradient: torch.Tensor | None = None
+        # The state whose gradient is known: a_n once the forward phase ends, then the first
+        # state of each reversed run.
+        self.gradient_at: int | None = None
         self.parameter_grads: dict[nn.Parameter, torch.Tensor] = {}
+        self.parameters = owner.trainable_parameters()
         self.states = Tally()
         self.saved = Tally() if owner.track_saved else None
         self.excluded: set[tuple[str, int]] = set()
@@ -116,6 +125,7 @@ class Run:
                 f"the schedule of {self.owner.strategy.name} must record the chain's output before its first reverse"
             )
         assert self.working is not None
+        self.gradient_at = len(self.modules)
         output = self.working.detach()
         self.working = None  # the recording's edge is enough for the backward pass
         return output
@@ -139,7 +149,7 @@ class Run:
             self._execute(self.pending)
             for action in self.actions:
                 self._execute(action)
-            if self.recordings or self.checkpoints:
+            if self.recordings or self.checkpoints or self.gradient_at != 0:
                 raise ScheduleError(
                     f"the schedule of {self.owner.strategy.name} ends before reversing the chain"
                 )
@@ -150,7 +160,7 @@ class Run:
         grad_input = self.gradient if self.needs_input_grad else None
         # Popping leaves autograd the only reference, so it can move each gradient into .grad
         # instead of copying it.
-        grads = [self.parameter_grads.pop(p, None) for p in self.owner.trainable_parameters()]
+        grads = [self.parameter_grads.pop(p, None) for p in self.parameters]
         self.gradient = None
         self.owner._record(self._counts())
         self.checkpoints.clear()
@@ -173,6 +183,10 @@ class Run:
 
     def _execute(self, action: Action) -> None:
         op, index = action
+        if not isinstance(op, Op):
+            raise ScheduleError(
+                f"{action!r} from the schedule of {self.owner.strategy.name}: {op!r} is not an Op"
+            )
         if op is Op.ADVANCE or op is Op.TAPE:
             self._call(index, record=op is Op.TAPE)
         elif op is Op.STORE:
@@ -314,13 +328,21 @@ class Run:
             raise ScheduleError(
                 f"reverse {index}: the last recorded run does not start at module {index}"
             )
+        if self.recordings[-1].stop != self.gradient_at:
+            raise ScheduleError(
+                f"reverse {index}: the last recorded run ends at a_{self.recordings[-1].stop}, "
+                f"but the gradient is known at a_{self.gradient_at}"
+            )
         recording = self.recordings.pop()
+        self.gradient_at = recording.first
         # None: nothing after this run depends on its output, so no gradient reaches it or
         # the modules before it, and their parameters keep no gradient, as under autograd.
         gradient = self.gradient
         self.gradient = self.working = None
 
-        parameters = self.owner.trainable_parameters(recording.first, recording.stop)
+        # Every parameter of the chain, not only those of the run's own modules: a module may
+        # use another module's parameter, and autograd returns None for those it does not reach.
+        parameters = self.parameters
         inputs: list[torch.Tensor] = [recording.input] if recording.input.requires_grad else []
         inputs += parameters
         grads: Sequence[torch.Tensor | None] = [None] * len(inputs)

@@ -37,7 +37,8 @@ def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
     return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
 
 
-TAPE, STORE, RESTORE, FREE, REVERSE = Op.TAPE, Op.STORE, Op.RESTORE, Op.FREE, Op.REVERSE
+ADVANCE, TAPE, STORE = Op.ADVANCE, Op.TAPE, Op.STORE
+RESTORE, FREE, REVERSE = Op.RESTORE, Op.FREE, Op.REVERSE
 
 
 def _actions(*pairs: tuple[Op, int]) -> list[Action]:
@@ -82,6 +83,21 @@ def _two_linear() -> nn.Sequential:
             [(STORE, 0), (TAPE, 0), (TAPE, 1), (REVERSE, 0)],
             "the schedule of scripted ends before reversing the chain",
         ),
+        # Module 0 is never reversed, so no gradient reaches the input.
+        (
+            [(ADVANCE, 0), (TAPE, 1), (REVERSE, 1)],
+            "the schedule of scripted ends before reversing the chain",
+        ),
+        # Module 0 is reversed twice; the second time its output's gradient is not known.
+        (
+            [
+                *[(STORE, 0), (ADVANCE, 0), (TAPE, 1), (REVERSE, 1)],
+                *[(RESTORE, 0), (TAPE, 0), (REVERSE, 0)],
+                *[(RESTORE, 0), (TAPE, 0), (REVERSE, 0), (FREE, 0)],
+            ],
+            "reverse 0: the last recorded run ends at a_1, but the gradient is known at a_0",
+        ),
+        ([("bogus", 0)], "'bogus' is not an Op"),
     ],
 )
 def test_checkpointed_rejects_illegal_schedule(actions, message):
@@ -429,3 +445,46 @@ def test_trainable_parameters_empty_range():
 
     assert model.trainable_parameters(2, 2) == []
     assert model.trainable_parameters(0, 0) == []
+
+
+class _Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+class _Borrowing(nn.Module):
+    """Uses the weight of another module, held as a plain attribute, not registered."""
+
+    def __init__(self, lender: nn.Linear) -> None:
+        super().__init__()
+        self.lender = [lender]  # a list hides the module from nn.Module's registration
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x @ self.lender[0].weight.T)
+
+
+@pytest.mark.parametrize("strategy", [MemoryPoor(), Segments(2), StoreAll()])
+def test_checkpointed_gradients_match_autograd(strategy):
+    # Three chains whose gradient paths are unusual: a state with no graph (zeros), an
+    # in-place first module on an input without gradient, and a module using a later
+    # module's weight. Each must give the plain chain's gradients, None where it gives None.
+    torch.manual_seed(13)
+    lender = nn.Linear(3, 3).to(F64)
+    chains = [
+        nn.Sequential(nn.Linear(3, 3), _Zero(), nn.Linear(3, 2)).to(F64),
+        nn.Sequential(nn.ReLU(inplace=True), nn.Linear(3, 2)).to(F64),
+        nn.Sequential(_Borrowing(lender), lender, nn.Tanh()),
+    ]
+    for plain in chains:
+        twin = copy.deepcopy(plain)
+        x = torch.randn(4, 3, dtype=F64)
+
+        plain(x.clone()).pow(2).sum().backward()
+        Checkpointed(twin, strategy)(x.clone()).pow(2).sum().backward()
+
+        for expected, actual in zip(plain.parameters(), twin.parameters(), strict=True):
+            assert (expected.grad is None) == (actual.grad is None), plain
+            if expected.grad is not None:
+                # A parameter used by two runs gets its two terms in another order.
+                tolerance = gamma(8, F64) * float(expected.grad.abs().max())
+                assert torch.allclose(expected.grad, actual.grad, rtol=0, atol=tolerance), plain
