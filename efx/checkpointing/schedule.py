@@ -194,6 +194,10 @@ def count(schedule: Schedule | Iterable[Action], length: int | None = None) -> S
 
     for position, action in enumerate(schedule):
         op, index = action
+        if not isinstance(op, Op):
+            raise ScheduleError(
+                f"action {position} ({action!r}) is illegal: its operation {op!r} is not an Op"
+            )
         if op is Op.ADVANCE or op is Op.TAPE:
             if working != index or not 0 <= index < length:
                 raise fail(

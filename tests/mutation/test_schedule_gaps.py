@@ -157,6 +157,11 @@ def test_count_store_all_single_module():
             1,
             "the schedule ends with checkpoints still stored: [0]",
         ),
+        (
+            [("bogus", 0)],
+            1,
+            "action 0 (Action(op='bogus', target=0)) is illegal: its operation 'bogus' is not an Op",
+        ),
     ],
 )
 def test_count_rejects_illegal_schedule(actions, length, message):
