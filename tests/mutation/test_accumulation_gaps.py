@@ -213,3 +213,24 @@ def test_clip_accumulated_keeps_each_dtype():
     assert clipped["a"].dtype == F64
     assert clipped["b"].dtype == torch.bfloat16
     assert float(clipped["b"]) == pytest.approx(0.8, rel=2.0**-8)
+
+
+def test_global_count_asks_its_group_backend(monkeypatch):
+    # The device depends on the backend of the group passed in, not on the default group's.
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        group = dist.new_group([0])
+        asked = []
+        real_get_backend = dist.get_backend
+
+        def get_backend(of=None):
+            asked.append(of)
+            return real_get_backend(of)
+
+        monkeypatch.setattr(dist, "get_backend", get_backend)
+        total = global_count(5, group)
+    finally:
+        dist.destroy_process_group()
+
+    assert total == 5
+    assert asked == [group]

@@ -26,7 +26,8 @@ from efx.checkpointing import (
     StoreAll,
     count,
 )
-from efx.checkpointing.counters import Tally
+from efx.checkpointing.counters import Tally, storage_key
+from efx.checkpointing.replay import RngState, capture_rng, restore_rng
 from efx.errors import EfxError
 from efx.tolerance import gamma
 
@@ -488,3 +489,48 @@ def test_checkpointed_gradients_match_autograd(strategy):
                 # A parameter used by two runs gets its two terms in another order.
                 tolerance = gamma(8, F64) * float(expected.grad.abs().max())
                 assert torch.allclose(expected.grad, actual.grad, rtol=0, atol=tolerance), plain
+
+
+def test_storage_key_tells_devices_apart():
+    # An empty CPU storage and a meta storage both have data pointer 0.
+    cpu = torch.empty(0)
+    meta = torch.empty(0, device="meta")
+
+    assert cpu.untyped_storage().data_ptr() == meta.untyped_storage().data_ptr()
+    assert storage_key(cpu) != storage_key(meta)
+
+
+def test_capture_rng_reads_device_generator(monkeypatch):
+    # A CPU-only build cannot run the CUDA branch, so torch.cuda's getter is replaced by one
+    # that records its argument; torch.device("cuda", 1) is only a description.
+    marker = torch.arange(4, dtype=torch.uint8)
+    asked = []
+
+    def get_rng_state(device):
+        asked.append(device)
+        return marker
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
+    device = torch.device("cuda", 1)
+
+    state = capture_rng(device)
+
+    assert asked == [device]
+    assert state.cuda is marker
+    assert state.device == device
+    assert torch.equal(state.cpu, torch.get_rng_state())
+    assert capture_rng(torch.device("cpu")).device == torch.device("cpu")
+    assert capture_rng(torch.device("cpu")).cuda is None
+
+
+def test_restore_rng_sets_device_generator(monkeypatch):
+    received = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *args: received.append(args))
+    cuda_state = torch.arange(4, dtype=torch.uint8)
+    device = torch.device("cuda", 1)
+
+    restore_rng(RngState(cpu=torch.get_rng_state(), cuda=cuda_state, device=device))
+
+    assert len(received) == 1
+    assert received[0][0] is cuda_state
+    assert received[0][1] == device

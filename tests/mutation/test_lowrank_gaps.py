@@ -193,3 +193,40 @@ def test_randomized_svd_overflow_chains_linalg_error():
         randomized_svd(W, 3, generator=torch.Generator().manual_seed(1))
 
     assert isinstance(caught.value.__cause__, torch.linalg.LinAlgError)
+
+
+def test_truncated_svd_uses_reduced_svd():
+    # The full SVD takes another LAPACK path, whose factors differ in the last bits.
+    W = torch.randn(300, 7, generator=torch.Generator().manual_seed(4), dtype=F64)
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+
+    result = truncated_svd(W, 3)
+
+    assert torch.equal(result.U, U[:, :3])
+    assert torch.equal(result.S, S[:3])
+    assert torch.equal(result.Vh, Vh[:3])
+
+
+def test_randomized_svd_small_svd_is_reduced():
+    # The documented steps with the given test matrix and no power iteration, computed here
+    # with the reduced SVD of Q^T W: the result must match bit for bit.
+    generator = torch.Generator().manual_seed(5)
+    W = torch.randn(10, 50, generator=generator, dtype=F64)
+    Omega = torch.randn(50, 6, generator=generator, dtype=F64)
+    Q = torch.linalg.qr(W @ Omega).Q
+    Ub, S, Vh = torch.linalg.svd(Q.mT @ W, full_matrices=False)
+
+    result = randomized_svd(W, 3, oversample=3, power_iterations=0, test_matrix=Omega)
+
+    assert torch.equal(result.U, Q @ Ub[:, :3])
+    assert torch.equal(result.S, S[:3])
+    assert torch.equal(result.Vh, Vh[:3])
+
+
+def test_randomized_svd_checks_arguments_before_entries():
+    # The scan of W for NaN or infinity runs last, so a cheap argument error comes first.
+    W = _matrix(4, 4)
+    W[0, 0] = math.nan
+
+    with pytest.raises(InvalidArgumentError, match="k=0"):
+        randomized_svd(W, 0)

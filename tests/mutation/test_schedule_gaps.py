@@ -241,3 +241,9 @@ def test_count_rejects_run_left_unreversed():
 
     with pytest.raises(ScheduleError, match="ends before the backward pass"):
         count(actions, 1)
+
+
+def test_sqrt_segment_count_large_chain():
+    # The search stops after about 2 sqrt(n) candidates, so n = 10^12 takes well under a
+    # second. k = 10^6 gives 2 * 10^6; k = 10^6 - 1 gives 2 * 10^6 + 1.
+    assert sqrt_segment_count(10**12) == 10**6
