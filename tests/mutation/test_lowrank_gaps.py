@@ -209,14 +209,16 @@ def test_truncated_svd_uses_reduced_svd():
 
 def test_randomized_svd_small_svd_is_reduced():
     # The documented steps with the given test matrix and no power iteration, computed here
-    # with the reduced SVD of Q^T W: the result must match bit for bit.
+    # with the reduced SVD of Q^T W: the result must match bit for bit. With 10 sample
+    # columns for 10 rows, the full SVD's Vh differs from the reduced one in the last bits
+    # (torch 2.13.0, CPU LAPACK).
     generator = torch.Generator().manual_seed(5)
     W = torch.randn(10, 50, generator=generator, dtype=F64)
-    Omega = torch.randn(50, 6, generator=generator, dtype=F64)
+    Omega = torch.randn(50, 10, generator=generator, dtype=F64)
     Q = torch.linalg.qr(W @ Omega).Q
     Ub, S, Vh = torch.linalg.svd(Q.mT @ W, full_matrices=False)
 
-    result = randomized_svd(W, 3, oversample=3, power_iterations=0, test_matrix=Omega)
+    result = randomized_svd(W, 3, oversample=7, power_iterations=0, test_matrix=Omega)
 
     assert torch.equal(result.U, Q @ Ub[:, :3])
     assert torch.equal(result.S, S[:3])
