@@ -220,11 +220,11 @@ def test_global_count_asks_its_group_backend(monkeypatch):
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
         group = dist.new_group([0])
-        asked = []
+        requested = []
         real_get_backend = dist.get_backend
 
         def get_backend(of=None):
-            asked.append(of)
+            requested.append(of)
             return real_get_backend(of)
 
         monkeypatch.setattr(dist, "get_backend", get_backend)
@@ -233,4 +233,4 @@ def test_global_count_asks_its_group_backend(monkeypatch):
         dist.destroy_process_group()
 
     assert total == 5
-    assert asked == [group]
+    assert requested == [group]

@@ -92,10 +92,10 @@ def test_capture_rng_reads_device_generator(monkeypatch):
     # A CPU-only build cannot run the CUDA branch, so torch.cuda's getter is replaced by one
     # that records its argument; torch.device("cuda", 1) is only a description.
     marker = torch.arange(4, dtype=torch.uint8)
-    asked = []
+    requested = []
 
     def get_rng_state(device):
-        asked.append(device)
+        requested.append(device)
         return marker
 
     monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
@@ -103,7 +103,7 @@ def test_capture_rng_reads_device_generator(monkeypatch):
 
     state = capture_rng(device)
 
-    assert asked == [device]
+    assert requested == [device]
     assert state.cuda is marker
     assert state.device == device
     assert torch.equal(state.cpu, torch.get_rng_state())
@@ -127,10 +127,10 @@ def test_restore_rng_sets_device_generator(monkeypatch):
 def test_counts_read_cuda_peak_of_input_device(monkeypatch):
     # The CUDA branch of the counters, on a CPU-only build: the run's device is set by hand
     # and torch.cuda's reader is replaced by one that records its argument.
-    asked = []
+    requested = []
 
     def max_memory_allocated(device):
-        asked.append(device)
+        requested.append(device)
         return 1234
 
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", max_memory_allocated)
@@ -139,5 +139,5 @@ def test_counts_read_cuda_peak_of_input_device(monkeypatch):
 
     counts = run._counts()
 
-    assert asked == [torch.device("cuda", 1)]
+    assert requested == [torch.device("cuda", 1)]
     assert counts.cuda_max_allocated == 1234

@@ -34,7 +34,7 @@ def _two_linear() -> nn.Sequential:
 
 
 def test_checkpointed_shared_and_unused_parameters():
-    # A parameter used by modules in different recorded runs gets both contributions; a
+    # A parameter used by modules in different recorded runs gets both contributions. A
     # parameter that a module does not use gets no gradient, and the others still do.
     class WithUnused(nn.Module):
         def __init__(self) -> None:
