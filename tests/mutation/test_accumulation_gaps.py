@@ -6,6 +6,7 @@ See docs/mutation.md for how mutants are made and which ones are left as equival
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -235,3 +236,17 @@ def test_global_count_asks_its_group_backend(monkeypatch):
 
     assert total == 5
     assert requested == [group]
+
+
+def test_exact_clip_at_the_limit_returns_vector():
+    # nsimplify turns these floats into radicals, and the norm of (1, sqrt(2 + 2 sqrt(2)))
+    # is exactly 1 + sqrt(2): a gradient at the limit must come back as the same expression,
+    # not multiplied by an unsimplified factor equal to 1.
+    side = math.sqrt(2 + 2 * math.sqrt(2))
+
+    strategies = clipping_strategies([[1.0, side]], 1 + math.sqrt(2))
+
+    expected = sympy.Matrix([1, sympy.sqrt(2 + 2 * sympy.sqrt(2))])
+    assert strategies["once"] == expected
+    assert strategies["each"] == expected
+    assert strategies["running"] == expected
