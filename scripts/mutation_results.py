@@ -59,6 +59,11 @@ def main() -> int:
         default="",
         help="how long the run took, as measured, for example '2 h 10 min'",
     )
+    parser.add_argument(
+        "--reruns",
+        default="",
+        help="the reruns after the full run, if any, for example 'mutmut run NAME ... after new tests'",
+    )
     args = parser.parse_args()
 
     statuses = outcomes()
@@ -81,6 +86,7 @@ def main() -> int:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores",
         "wall_time": args.wall_time,
+        "reruns": args.reruns,
         "command": "HYPOTHESIS_PROFILE=ci OMP_NUM_THREADS=1 mutmut run --max-children 2",
         "counts": dict(sorted(counts.items())),
         "score": score,
