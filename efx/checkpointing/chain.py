@@ -145,7 +145,7 @@ class Checkpointed(nn.Module):
                 output = module(output)
             self._record(ChainCounts(self.strategy.name, (1,) * len(self.chain), 0, 0))
             return output
-        run = Run(self, iter(self.strategy.schedule(len(self.chain))))
+        run = Run(self, iter(self.strategy.schedule(len(self.chain))), parameters)
         result = ChainFunction.apply(run, x, *parameters)  # type: ignore[no-untyped-call]
         return cast(torch.Tensor, result)
 

@@ -79,7 +79,9 @@ class _Recording:
 class Run:
     """One forward and backward pass of a schedule over tensors."""
 
-    def __init__(self, owner: Checkpointed, actions: Iterator[Action]) -> None:
+    def __init__(
+        self, owner: Checkpointed, actions: Iterator[Action], parameters: list[nn.Parameter]
+    ) -> None:
         self.owner = owner
         self.modules = list(owner.chain)
         self.actions = actions
@@ -97,7 +99,8 @@ class Run:
         # state of each reversed run.
         self.gradient_at: int | None = None
         self.parameter_grads: dict[nn.Parameter, torch.Tensor] = {}
-        self.parameters = owner.trainable_parameters()
+        # The chain's trainable parameters, in the order the autograd node receives them.
+        self.parameters = parameters
         self.states = Tally()
         self.saved = Tally() if owner.track_saved else None
         self.excluded: set[tuple[str, int]] = set()

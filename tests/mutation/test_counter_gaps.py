@@ -27,10 +27,6 @@ from efx.checkpointing.replay import RngState, capture_rng, restore_rng
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 def _two_linear() -> nn.Sequential:
     torch.manual_seed(7)
     return nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2)).to(F64)
@@ -134,7 +130,8 @@ def test_counts_read_cuda_peak_of_input_device(monkeypatch):
         return 1234
 
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", max_memory_allocated)
-    run = Run(Checkpointed(_two_linear(), MemoryPoor()), iter([]))
+    model = Checkpointed(_two_linear(), MemoryPoor())
+    run = Run(model, iter([]), model.trainable_parameters())
     run.device = torch.device("cuda", 1)
 
     counts = run._counts()
