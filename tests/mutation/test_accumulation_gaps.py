@@ -35,10 +35,6 @@ from efx.tolerance import gamma
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 # efx.accumulation: the 1/m baseline and the exact estimators the pages print.
 
 
@@ -240,7 +236,7 @@ def test_global_count_asks_its_group_backend(monkeypatch):
 
 def test_exact_clip_at_the_limit_returns_vector():
     # nsimplify turns these floats into radicals, and the norm of (1, sqrt(2 + 2 sqrt(2)))
-    # is exactly 1 + sqrt(2): a gradient at the limit must come back as the same expression,
+    # is exactly 1 + sqrt(2). A gradient at the limit must come back as the same expression,
     # not multiplied by an unsimplified factor equal to 1.
     side = math.sqrt(2 + 2 * math.sqrt(2))
 

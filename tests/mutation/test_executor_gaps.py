@@ -29,10 +29,6 @@ from efx.errors import EfxError
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 ADVANCE, TAPE, STORE = Op.ADVANCE, Op.TAPE, Op.STORE
 RESTORE, FREE, REVERSE = Op.RESTORE, Op.FREE, Op.REVERSE
 

@@ -24,10 +24,6 @@ from efx.tolerance import gamma
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 def _two_linear() -> nn.Sequential:
     torch.manual_seed(7)
     return nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2)).to(F64)
@@ -72,18 +68,21 @@ def test_checkpointed_input_grad_without_parameters():
     assert torch.equal(x_plain.grad, x.grad)
 
 
+class _Constant(nn.Module):
+    """Returns its parameter for every sample and ignores its input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.ones(1, 3, dtype=F64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(x.shape[0], 3) * 1.0
+
+
 def test_checkpointed_module_ignoring_its_input():
     # The recorded run of module 1 does not depend on a_1, so no gradient reaches module 0.
-    class Constant(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.value = nn.Parameter(torch.ones(1, 3, dtype=F64))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.value.expand(x.shape[0], 3) * 1.0
-
     torch.manual_seed(11)
-    plain = nn.Sequential(nn.Linear(3, 3), Constant(), nn.Linear(3, 2)).to(F64)
+    plain = nn.Sequential(nn.Linear(3, 3), _Constant(), nn.Linear(3, 2)).to(F64)
     twin = copy.deepcopy(plain)
     x = torch.randn(4, 3, dtype=F64)
 
@@ -97,15 +96,7 @@ def test_checkpointed_module_ignoring_its_input():
 
 
 def test_checkpointed_unreached_parameters_have_no_gradient():
-    class Constant(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.value = nn.Parameter(torch.ones(1, 3, dtype=F64))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.value.expand(x.shape[0], 3) * 1.0
-
-    plain = nn.Sequential(nn.Linear(3, 3), Constant(), nn.Linear(3, 2)).to(F64)
+    plain = nn.Sequential(nn.Linear(3, 3), _Constant(), nn.Linear(3, 2)).to(F64)
     twin = copy.deepcopy(plain)
     x = torch.randn(4, 3, dtype=F64)
 

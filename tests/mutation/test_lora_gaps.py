@@ -14,10 +14,6 @@ from efx.lora import LoRALinear, check_lora_arguments, lora_scale
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 # efx.lora: state after unmerge.
 
 

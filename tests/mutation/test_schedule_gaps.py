@@ -29,10 +29,6 @@ from efx.checkpointing import (
 F64 = torch.float64
 
 
-def _matrix(rows: int = 6, cols: int = 5, seed: int = 0) -> torch.Tensor:
-    return torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 # efx.checkpointing: names that tables and messages print.
 
 
